@@ -1,0 +1,1 @@
+//! Bus: topics, per-subscription sequence numbers and bounded client queues

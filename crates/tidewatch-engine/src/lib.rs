@@ -1,0 +1,1 @@
+//! Engine: the catalog, the durable write path and recovery, queries and live subscriptions

@@ -1,0 +1,1 @@
+//! Live rollups: mergeable partial aggregates over tumbling windows with watermarks

@@ -1,0 +1,1 @@
+//! HTTP, WebSocket and metrics server over the engine

@@ -1,0 +1,1 @@
+//! Hot store: Arrow column builders per stream and hour, sealed into immutable record batches

@@ -1,0 +1,1 @@
+//! Write-ahead log: CRC-checked records in segment files, group commit, replay with torn-tail repair
