@@ -150,7 +150,11 @@ pub fn decode_batch(bytes: &[u8]) -> Result<(String, EventBatch), DecodeError> {
             }
             FieldType::Bool => {
                 let raw = r.take(rows)?;
-                FieldColumn::Bool((0..rows).map(|row| valid(row).then_some(raw[row] != 0)).collect())
+                FieldColumn::Bool(
+                    (0..rows)
+                        .map(|row| valid(row).then_some(raw[row] != 0))
+                        .collect(),
+                )
             }
             FieldType::Str => {
                 let mut v = Vec::with_capacity(rows);
@@ -171,7 +175,15 @@ pub fn decode_batch(bytes: &[u8]) -> Result<(String, EventBatch), DecodeError> {
     if trailing != 0 {
         return Err(DecodeError::Trailing(trailing));
     }
-    Ok((stream, EventBatch { ids, ts, tags, fields }))
+    Ok((
+        stream,
+        EventBatch {
+            ids,
+            ts,
+            tags,
+            fields,
+        },
+    ))
 }
 
 fn type_code(field_type: FieldType) -> u8 {
@@ -283,7 +295,13 @@ mod tests {
                     keys: picks
                         .iter()
                         .zip(&nulls)
-                        .map(|(p, &null)| if null { NULL_TAG } else { p % dict.len() as u32 })
+                        .map(|(p, &null)| {
+                            if null {
+                                NULL_TAG
+                            } else {
+                                p % dict.len() as u32
+                            }
+                        })
                         .collect(),
                     dict: dict.into_iter().map(Arc::from).collect(),
                 });
@@ -291,7 +309,10 @@ mod tests {
                 prop::collection::vec(any::<u128>(), rows),
                 prop::collection::vec(any::<i64>(), rows),
                 prop::collection::vec(tag, 0..3),
-                prop::collection::vec(prop::option::of(any::<f64>().prop_filter("nan", |x| !x.is_nan())), rows),
+                prop::collection::vec(
+                    prop::option::of(any::<f64>().prop_filter("nan", |x| !x.is_nan())),
+                    rows,
+                ),
                 prop::collection::vec(prop::option::of(any::<i64>()), rows),
                 prop::collection::vec(prop::option::of(any::<bool>()), rows),
                 prop::collection::vec(prop::option::of(".{0,8}"), rows),

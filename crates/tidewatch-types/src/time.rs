@@ -109,11 +109,11 @@ impl FromStr for WindowWidth {
 impl fmt::Display for WindowWidth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.seconds;
-        if s % 86_400 == 0 {
+        if s.is_multiple_of(86_400) {
             write!(f, "{}d", s / 86_400)
-        } else if s % 3600 == 0 {
+        } else if s.is_multiple_of(3600) {
             write!(f, "{}h", s / 3600)
-        } else if s % 60 == 0 {
+        } else if s.is_multiple_of(60) {
             write!(f, "{}m", s / 60)
         } else {
             write!(f, "{s}s")
@@ -140,7 +140,15 @@ mod tests {
 
     #[test]
     fn parses_and_prints_windows() {
-        for (text, seconds) in [("1s", 1), ("1m", 60), ("5m", 300), ("15m", 900), ("1h", 3600), ("1d", 86_400), ("90s", 90)] {
+        for (text, seconds) in [
+            ("1s", 1),
+            ("1m", 60),
+            ("5m", 300),
+            ("15m", 900),
+            ("1h", 3600),
+            ("1d", 86_400),
+            ("90s", 90),
+        ] {
             let w: WindowWidth = text.parse().unwrap();
             assert_eq!(w.seconds(), seconds);
             assert_eq!(w.to_string(), text);
@@ -151,7 +159,10 @@ mod tests {
     #[test]
     fn rejects_out_of_range_and_malformed_windows() {
         for text in ["0s", "2d", "5", "m", "5x", "", "99999999999s"] {
-            assert!(text.parse::<WindowWidth>().is_err(), "{text} should be rejected");
+            assert!(
+                text.parse::<WindowWidth>().is_err(),
+                "{text} should be rejected"
+            );
         }
     }
 
@@ -168,7 +179,10 @@ mod tests {
         let ts = parse_rfc3339_ms("2026-11-23T10:00:00.123Z").unwrap();
         assert_eq!(ts, 1_795_428_000_123);
         assert_eq!(format_rfc3339_ms(ts), "2026-11-23T10:00:00.123Z");
-        assert_eq!(parse_rfc3339_ms("2026-11-23T11:00:00+01:00"), Some(1_795_428_000_000));
+        assert_eq!(
+            parse_rfc3339_ms("2026-11-23T11:00:00+01:00"),
+            Some(1_795_428_000_000)
+        );
         assert_eq!(parse_rfc3339_ms("yesterday"), None);
     }
 }
