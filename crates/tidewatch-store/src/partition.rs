@@ -176,12 +176,10 @@ impl Partition {
     /// Sealed batches plus a copy of the open rows: a consistent view at this instant.
     pub fn snapshot(&self) -> Vec<RecordBatch> {
         let mut batches = self.sealed.clone();
-        if let Some(open) = &self.open {
-            if open.len() > 0 {
-                match RecordBatch::try_new(self.schema.clone(), open.columns()) {
-                    Ok(batch) => batches.push(batch),
-                    Err(_) => debug_assert!(false, "builders do not match the partition schema"),
-                }
+        if let Some(open) = self.open.as_ref().filter(|open| open.len() > 0) {
+            match RecordBatch::try_new(self.schema.clone(), open.columns()) {
+                Ok(batch) => batches.push(batch),
+                Err(_) => debug_assert!(false, "builders do not match the partition schema"),
             }
         }
         batches

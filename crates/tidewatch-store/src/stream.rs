@@ -98,13 +98,11 @@ impl StreamStore {
         // When time moves into a new hour, seal the hours before the previous one: their
         // open builders would otherwise be copied by every query.
         let newest_after = self.partitions.last_key_value().map(|(&k, _)| k);
-        if newest_after != newest_before {
-            if let Some(newest) = newest_after {
-                let cutoff = newest - crate::PARTITION_MS;
-                for (_, partition) in self.partitions.range_mut(..cutoff) {
-                    if partition.open_rows() > 0 {
-                        partition.seal();
-                    }
+        if let Some(newest) = newest_after.filter(|_| newest_after != newest_before) {
+            let cutoff = newest - crate::PARTITION_MS;
+            for (_, partition) in self.partitions.range_mut(..cutoff) {
+                if partition.open_rows() > 0 {
+                    partition.seal();
                 }
             }
         }
@@ -175,7 +173,7 @@ impl StreamStore {
                 break;
             }
         }
-        candidates.sort_unstable_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+        candidates.sort_unstable_by_key(|&(ts, id, _, _)| std::cmp::Reverse((ts, id)));
         candidates.truncate(query.limit);
         let views: Vec<Option<BatchView<'_>>> = batches
             .iter()
@@ -194,10 +192,11 @@ impl StreamStore {
         if query.from.is_some_and(|from| ts < from) || query.to.is_some_and(|to| ts >= to) {
             return false;
         }
-        if let Some(position) = query.before {
-            if (ts, view.id(row)) >= position {
-                return false;
-            }
+        if query
+            .before
+            .is_some_and(|position| (ts, view.id(row)) >= position)
+        {
+            return false;
         }
         query
             .tags
