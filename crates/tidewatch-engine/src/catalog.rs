@@ -1,0 +1,87 @@
+//! The catalog: every declared stream and rollup, persisted as one JSON file written with
+//! temp file + fsync + rename + directory fsync, so a crash leaves the old or the new
+//! version, never a torn one.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tidewatch_rollup::RollupSpec;
+use tidewatch_types::StreamSchema;
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Catalog {
+    pub streams: Vec<StreamEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StreamEntry {
+    pub schema: StreamSchema,
+    #[serde(default)]
+    pub rollups: Vec<RollupSpec>,
+}
+
+impl Catalog {
+    /// Loads the catalog, or an empty one if the file does not exist yet.
+    pub fn load(path: &Path) -> Result<Catalog> {
+        match fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                Error::Catalog(format!("{} is not a valid catalog: {e}", path.display()))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Catalog::default()),
+            Err(e) => Err(Error::Catalog(format!("reading {}: {e}", path.display()))),
+        }
+    }
+
+    /// Writes the catalog atomically.
+    pub fn store(&self, path: &Path) -> Result<()> {
+        let io = |what: &str, e: std::io::Error| {
+            Error::Catalog(format!("{what} {}: {e}", path.display()))
+        };
+        let bytes = serde_json::to_vec_pretty(self).map_err(|e| Error::Catalog(e.to_string()))?;
+        let tmp: PathBuf = path.with_extension("json.tmp");
+        let mut file = File::create(&tmp).map_err(|e| io("creating", e))?;
+        file.write_all(&bytes).map_err(|e| io("writing", e))?;
+        file.sync_all().map_err(|e| io("syncing", e))?;
+        fs::rename(&tmp, path).map_err(|e| io("replacing", e))?;
+        if let Some(dir) = path.parent() {
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| io("syncing the directory of", e))?;
+        }
+        Ok(())
+    }
+
+    pub fn stream(&self, name: &str) -> Option<&StreamEntry> {
+        self.streams.iter().find(|s| s.schema.name == name)
+    }
+
+    pub fn stream_mut(&mut self, name: &str) -> Option<&mut StreamEntry> {
+        self.streams.iter_mut().find(|s| s.schema.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_then_load_round_trips_and_missing_file_is_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.json");
+        assert_eq!(Catalog::load(&path).unwrap(), Catalog::default());
+        let catalog = Catalog {
+            streams: vec![StreamEntry {
+                schema: StreamSchema::new("s", vec!["t".into()], vec![]).unwrap(),
+                rollups: vec![],
+            }],
+        };
+        catalog.store(&path).unwrap();
+        assert_eq!(Catalog::load(&path).unwrap(), catalog);
+        fs::write(&path, b"{").unwrap();
+        assert!(Catalog::load(&path).is_err());
+    }
+}

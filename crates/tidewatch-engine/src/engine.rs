@@ -1,0 +1,668 @@
+//! [`Engine`]: open and recover, declare, ingest, query, subscribe, close.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::{Mutex, RwLock};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use tidewatch_bus::{Client, Filter, Hub, SubscriptionId};
+use tidewatch_ingest::ids::format_id;
+use tidewatch_ingest::{Format, ParsedBatch, RowError, parse_batch};
+use tidewatch_rollup::{Rollup, RollupSpec};
+use tidewatch_store::{EventQuery, StreamStore};
+use tidewatch_types::time::{format_rfc3339_ms, now_ms};
+use tidewatch_types::{EventBatch, StreamSchema, TimestampMs, WindowWidth};
+use tidewatch_wal::Wal;
+use tracing::{info, warn};
+
+use crate::catalog::{Catalog, StreamEntry};
+use crate::config::EngineConfig;
+use crate::error::{Error, Result};
+use crate::record;
+use crate::render::{decode_cursor, encode_cursor, events_json};
+use crate::stream::{LiveRollup, StreamHandle};
+use crate::topic::{Topic, rollup_topic, stream_topic};
+
+/// Most events one page may hold.
+pub const MAX_PAGE_LIMIT: usize = 1000;
+/// Page size when the client gives none.
+pub const DEFAULT_PAGE_LIMIT: usize = 100;
+
+/// What an ingest request achieved. Sent to the client only once `durable` holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct IngestReceipt {
+    pub accepted: usize,
+    /// Rows whose producer-given id was already stored: skipped, not an error.
+    pub duplicates: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rejected: Vec<RowError>,
+    pub first_id: Option<String>,
+    pub last_id: Option<String>,
+    /// Always true in a receipt: the batch is in the WAL under the `fsync` policy.
+    pub durable: bool,
+    pub fsync: &'static str,
+    pub wal_sequence: Option<u64>,
+}
+
+/// A stream as `GET /api/v1/streams` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamInfo {
+    pub name: String,
+    pub tags: Vec<String>,
+    pub fields: Map<String, Value>,
+    pub rollups: Vec<RollupSpec>,
+    pub rows: u64,
+    pub first_ts: Option<String>,
+    pub last_ts: Option<String>,
+}
+
+/// A page of events, newest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventsPage {
+    pub events: Vec<Value>,
+    pub next_cursor: Option<String>,
+}
+
+/// Parameters of an events query, as the API receives them.
+#[derive(Debug, Clone, Default)]
+pub struct EventsRequest {
+    pub from: Option<TimestampMs>,
+    pub to: Option<TimestampMs>,
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+    pub tags: Vec<(String, String)>,
+}
+
+/// What recovery found, reported in logs and at `/readyz`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RecoverySummary {
+    pub wal_segments: usize,
+    pub wal_records: u64,
+    pub rows: u64,
+    /// Records naming a stream the catalog does not know (never expected).
+    pub skipped_records: u64,
+    /// What was cut from a torn or corrupt WAL tail, if anything.
+    pub truncated: Option<String>,
+    pub elapsed_ms: u64,
+}
+
+pub struct Engine {
+    config: EngineConfig,
+    /// Serialises declarations; the file is rewritten under this lock.
+    catalog: Mutex<Catalog>,
+    streams: RwLock<HashMap<String, Arc<StreamHandle>>>,
+    wal: Wal,
+    hub: Arc<Hub>,
+    recovery: RecoverySummary,
+}
+
+impl Engine {
+    /// Opens the data directory and recovers: loads the catalog, then replays the WAL
+    /// through the live apply path. Blocking; call it from a blocking context.
+    pub fn open(config: EngineConfig) -> Result<Engine> {
+        let started = Instant::now();
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| Error::Recovery(format!("creating {}: {e}", config.data_dir.display())))?;
+        let catalog = Catalog::load(&config.catalog_path())?;
+        let mut streams = HashMap::new();
+        for entry in &catalog.streams {
+            let handle = Self::build_stream(&config, entry)?;
+            streams.insert(entry.schema.name.clone(), Arc::new(handle));
+        }
+
+        let mut summary = RecoverySummary::default();
+        let (wal, report) = Wal::open(config.wal_config(), |_sequence, payload| {
+            let decoded = record::decode(payload)?;
+            let Some(handle) = streams.get(&decoded.stream) else {
+                summary.skipped_records += 1;
+                return Ok(());
+            };
+            if !decoded.batch.is_consistent_with(&handle.schema) {
+                return Err(format!(
+                    "a record of stream {:?} does not match its schema",
+                    decoded.stream
+                ));
+            }
+            remember_producer_ids(handle, &decoded.batch, &decoded.producer_ids);
+            handle.apply(&decoded.batch, None);
+            summary.rows += decoded.batch.len() as u64;
+            Ok(())
+        })?;
+        summary.wal_segments = report.segments;
+        summary.wal_records = report.records;
+        summary.truncated = report.truncated.as_ref().map(|t| {
+            format!(
+                "dropped {} bytes at offset {} of {}: {}",
+                t.dropped_bytes,
+                t.offset,
+                t.segment.display(),
+                t.reason
+            )
+        });
+        summary.elapsed_ms = started.elapsed().as_millis() as u64;
+        if summary.skipped_records > 0 {
+            warn!(
+                records = summary.skipped_records,
+                "wal records of undeclared streams were skipped"
+            );
+        }
+        info!(
+            segments = summary.wal_segments,
+            records = summary.wal_records,
+            rows = summary.rows,
+            elapsed_ms = summary.elapsed_ms,
+            "recovery complete"
+        );
+        Ok(Engine {
+            config,
+            catalog: Mutex::new(catalog),
+            streams: RwLock::new(streams),
+            wal,
+            hub: Arc::new(Hub::new()),
+            recovery: summary,
+        })
+    }
+
+    fn build_stream(config: &EngineConfig, entry: &StreamEntry) -> Result<StreamHandle> {
+        let schema = Arc::new(entry.schema.clone());
+        let handle = StreamHandle::new(
+            Arc::clone(&schema),
+            StreamStore::new(Arc::clone(&schema), config.store_config()),
+        );
+        {
+            let mut state = handle.state.write();
+            for spec in &entry.rollups {
+                let rollup =
+                    Rollup::new(spec.clone(), &schema, config.rollup_config()).map_err(|e| {
+                        Error::Catalog(format!("rollup {:?} of {:?}: {e}", spec.name, schema.name))
+                    })?;
+                state.rollups.push(LiveRollup::new(&schema.name, rollup));
+            }
+        }
+        Ok(handle)
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    pub fn recovery(&self) -> &RecoverySummary {
+        &self.recovery
+    }
+
+    /// Declares a stream. Declaring an existing stream with the same schema is a no-op
+    /// (domains declare theirs at every start); a different schema is a conflict.
+    /// Returns whether the stream was created.
+    pub fn declare_stream(&self, schema: StreamSchema) -> Result<bool> {
+        schema.validate()?;
+        let mut catalog = self.catalog.lock();
+        if let Some(existing) = catalog.stream(&schema.name) {
+            return if existing.schema == schema {
+                Ok(false)
+            } else {
+                Err(Error::StreamConflict(schema.name))
+            };
+        }
+        let entry = StreamEntry {
+            schema,
+            rollups: Vec::new(),
+        };
+        let handle = Self::build_stream(&self.config, &entry)?;
+        let name = entry.schema.name.clone();
+        let mut next = catalog.clone();
+        next.streams.push(entry);
+        next.store(&self.config.catalog_path())?;
+        *catalog = next;
+        self.streams.write().insert(name.clone(), Arc::new(handle));
+        info!(stream = %name, "stream declared");
+        Ok(true)
+    }
+
+    /// Declares a rollup and computes it over the events already stored, so that it
+    /// equals a recomputation from the stored events from the start. Declaring the same
+    /// spec again is a no-op; a different spec under the same name is a conflict.
+    pub fn declare_rollup(&self, stream: &str, spec: RollupSpec) -> Result<bool> {
+        let handle = self.stream(stream)?;
+        let mut catalog = self.catalog.lock();
+        let Some(entry) = catalog.stream(stream) else {
+            return Err(Error::UnknownStream(stream.to_owned()));
+        };
+        if let Some(existing) = entry.rollups.iter().find(|r| r.name == spec.name) {
+            return if *existing == spec {
+                Ok(false)
+            } else {
+                Err(Error::RollupConflict {
+                    stream: stream.to_owned(),
+                    rollup: spec.name,
+                })
+            };
+        }
+        let mut rollup = Rollup::new(spec.clone(), &handle.schema, self.config.rollup_config())
+            .map_err(|e| Error::InvalidRollup(e.to_string()))?;
+        // Hold the state lock from backfill to registration so no batch slips between.
+        let mut state = handle.state.write();
+        let mut changes = Vec::new();
+        for batch in state.store.all_events() {
+            changes.clear();
+            rollup.apply(&batch, &mut changes);
+        }
+        let mut next = catalog.clone();
+        if let Some(entry) = next.stream_mut(stream) {
+            entry.rollups.push(spec);
+        }
+        next.store(&self.config.catalog_path())?;
+        *catalog = next;
+        state.rollups.push(LiveRollup::new(stream, rollup));
+        info!(stream, rollup = %state.rollups.last().map_or("", |r| r.name()), "rollup declared");
+        Ok(true)
+    }
+
+    pub fn stream(&self, name: &str) -> Result<Arc<StreamHandle>> {
+        self.streams
+            .read()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::UnknownStream(name.to_owned()))
+    }
+
+    /// Every stream with its schema, rollups, row count and time range, by name.
+    pub fn streams(&self) -> Vec<StreamInfo> {
+        let mut handles: Vec<Arc<StreamHandle>> = self.streams.read().values().cloned().collect();
+        handles.sort_by(|a, b| a.schema.name.cmp(&b.schema.name));
+        handles
+            .iter()
+            .map(|handle| {
+                let state = handle.state.read();
+                let stats = state.store.stats();
+                let schema = &handle.schema;
+                StreamInfo {
+                    name: schema.name.clone(),
+                    tags: schema.tags.clone(),
+                    fields: schema
+                        .fields
+                        .iter()
+                        .map(|f| (f.name.clone(), Value::from(f.field_type.as_str())))
+                        .collect(),
+                    rollups: state
+                        .rollups
+                        .iter()
+                        .map(|r| r.rollup.spec().clone())
+                        .collect(),
+                    rows: stats.rows,
+                    first_ts: stats.first_ts.map(format_rfc3339_ms),
+                    last_ts: stats.last_ts.map(format_rfc3339_ms),
+                }
+            })
+            .collect()
+    }
+
+    /// Parses and validates a request body for `stream`. CPU-bound; no I/O.
+    pub fn parse(
+        &self,
+        stream: &str,
+        body: &[u8],
+        format: Format,
+    ) -> Result<(Arc<StreamHandle>, ParsedBatch)> {
+        let handle = self.stream(stream)?;
+        let parsed = parse_batch(
+            &handle.schema,
+            body,
+            format,
+            &self.config.ingest_limits(),
+            now_ms(),
+        )?;
+        Ok((handle, parsed))
+    }
+
+    /// Makes a parsed batch durable and live. Without `partial`, any rejected row rejects
+    /// the whole batch and nothing is written.
+    pub async fn commit(
+        &self,
+        handle: &StreamHandle,
+        parsed: ParsedBatch,
+        partial: bool,
+    ) -> Result<IngestReceipt> {
+        let stream = handle.schema.name.as_str();
+        if !parsed.rejected.is_empty() {
+            metrics::counter!("tidewatch_ingest_rejected_rows_total", "stream" => stream.to_owned())
+                .increment(parsed.rejected.len() as u64);
+            if !partial || parsed.batch.is_empty() {
+                return Err(Error::RejectedRows {
+                    rows: parsed.rejected,
+                    total: parsed.total_rows,
+                });
+            }
+        }
+        let ParsedBatch {
+            batch,
+            producer_ids,
+            rejected,
+            ..
+        } = parsed;
+        let (batch, producer_ids, reserved, duplicates) =
+            reserve_producer_ids(handle, batch, producer_ids);
+        let mut receipt = IngestReceipt {
+            accepted: batch.len(),
+            duplicates,
+            rejected,
+            first_id: None,
+            last_id: None,
+            durable: true,
+            fsync: self.config.fsync.as_str(),
+            wal_sequence: None,
+        };
+        if batch.is_empty() {
+            return Ok(receipt);
+        }
+        let payload = record::encode(stream, &batch, &producer_ids);
+        let started = Instant::now();
+        let sequence = match self.wal.append(payload).await {
+            Ok(sequence) => sequence,
+            Err(e) => {
+                // Not durable, so not stored: let a retry of these ids through.
+                let mut seen = handle.producer_ids.lock();
+                for id in reserved {
+                    seen.remove(&id);
+                }
+                return Err(e.into());
+            }
+        };
+        metrics::histogram!("tidewatch_wal_append_seconds").record(started.elapsed().as_secs_f64());
+        handle.apply(&batch, Some(&self.hub));
+        metrics::counter!("tidewatch_ingest_rows_total", "stream" => stream.to_owned())
+            .increment(batch.len() as u64);
+        metrics::counter!("tidewatch_ingest_batches_total", "stream" => stream.to_owned())
+            .increment(1);
+        receipt.wal_sequence = Some(sequence);
+        receipt.first_id = batch.ids.iter().min().map(|&id| format_id(id));
+        receipt.last_id = batch.ids.iter().max().map(|&id| format_id(id));
+        Ok(receipt)
+    }
+
+    /// Parses and commits in one call.
+    pub async fn ingest(
+        &self,
+        stream: &str,
+        body: &[u8],
+        format: Format,
+        partial: bool,
+    ) -> Result<IngestReceipt> {
+        let (handle, parsed) = self.parse(stream, body, format)?;
+        self.commit(&handle, parsed, partial).await
+    }
+
+    /// Commits a batch built in-process (simulator, backfill, benchmarks): every id was
+    /// assigned by Tidewatch, so there is nothing to deduplicate.
+    pub async fn ingest_batch(&self, stream: &str, batch: EventBatch) -> Result<IngestReceipt> {
+        let handle = self.stream(stream)?;
+        if !batch.is_consistent_with(&handle.schema) {
+            return Err(Error::InvalidRequest(format!(
+                "batch does not match the schema of {stream:?}"
+            )));
+        }
+        let rows = batch.len();
+        let parsed = ParsedBatch {
+            batch,
+            producer_ids: vec![false; rows],
+            source_rows: (0..rows).collect(),
+            rejected: Vec::new(),
+            total_rows: rows,
+        };
+        self.commit(&handle, parsed, false).await
+    }
+
+    /// Newest-first events of a stream.
+    pub fn events(&self, stream: &str, request: &EventsRequest) -> Result<EventsPage> {
+        let handle = self.stream(stream)?;
+        check_range(request.from, request.to)?;
+        let limit = request.limit.unwrap_or(DEFAULT_PAGE_LIMIT);
+        if limit == 0 || limit > MAX_PAGE_LIMIT {
+            return Err(Error::InvalidRequest(format!(
+                "limit must be between 1 and {MAX_PAGE_LIMIT}"
+            )));
+        }
+        let before = match &request.cursor {
+            None => None,
+            Some(text) => Some(decode_cursor(text).ok_or_else(|| {
+                Error::InvalidRequest(format!("cursor {text:?} is not one this server issued"))
+            })?),
+        };
+        let mut tags = Vec::with_capacity(request.tags.len());
+        for (name, value) in &request.tags {
+            let index = handle.schema.tag_index(name).ok_or_else(|| {
+                Error::InvalidRequest(format!(
+                    "{name:?} is not a tag of stream {stream:?}; tags: {:?}",
+                    handle.schema.tags
+                ))
+            })?;
+            tags.push((index, value.clone()));
+        }
+        let query = EventQuery {
+            from: request.from,
+            to: request.to,
+            tags,
+            before,
+            // One more than asked tells whether another page exists.
+            limit: limit + 1,
+        };
+        let mut batch = handle.state.read().store.query(&query);
+        let has_more = batch.len() > limit;
+        if has_more {
+            batch = batch.filter_rows(|row| row < limit);
+        }
+        let next_cursor = has_more.then(|| {
+            let last = batch.len() - 1;
+            encode_cursor(batch.ts[last], batch.ids[last])
+        });
+        Ok(EventsPage {
+            events: events_json(&handle.schema, &batch),
+            next_cursor,
+        })
+    }
+
+    /// Rows of one rollup window width.
+    pub fn rollup_rows(
+        &self,
+        stream: &str,
+        rollup: &str,
+        window: WindowWidth,
+        from: Option<TimestampMs>,
+        to: Option<TimestampMs>,
+        filter: &[(String, String)],
+    ) -> Result<Vec<Value>> {
+        let handle = self.stream(stream)?;
+        check_range(from, to)?;
+        let state = handle.state.read();
+        let live = find_rollup(&state.rollups, stream, rollup)?;
+        check_window(live, window)?;
+        let rows = live
+            .rollup
+            .query(window, from, to, filter)
+            .map_err(|e| Error::InvalidRequest(e.to_string()))?;
+        Ok(rows.iter().map(|r| r.to_json()).collect())
+    }
+
+    /// Subscribes `client` to `topic`: queues a snapshot, then deltas.
+    pub fn subscribe(
+        &self,
+        client: &Arc<Client>,
+        topic: &str,
+        filter: Filter,
+    ) -> Result<SubscriptionId> {
+        let topic = Topic::parse(topic).map_err(Error::InvalidRequest)?;
+        let handle = self.stream(topic.stream())?;
+        let canonical = match &topic {
+            Topic::Stream { stream } => stream_topic(stream),
+            Topic::Rollup {
+                stream,
+                rollup,
+                window,
+            } => rollup_topic(stream, rollup, *window),
+        };
+        let state = handle.state.read();
+        let snapshot = self.snapshot(&handle, &state, &topic, &filter)?;
+        // Registered while the read lock still excludes publishers: no delta is lost.
+        Ok(self.hub.subscribe(client, &canonical, filter, snapshot))
+    }
+
+    /// Sends fresh snapshots to a lagged client for all its subscriptions.
+    pub fn resync(&self, client: &Arc<Client>) {
+        for info in self.hub.subscriptions_of(client) {
+            let Ok(topic) = Topic::parse(&info.topic) else {
+                continue;
+            };
+            let Ok(handle) = self.stream(topic.stream()) else {
+                continue;
+            };
+            let state = handle.state.read();
+            if let Ok(snapshot) = self.snapshot(&handle, &state, &topic, &info.filter) {
+                self.hub.resnapshot(client, info.id, snapshot);
+            }
+        }
+    }
+
+    fn snapshot(
+        &self,
+        handle: &StreamHandle,
+        state: &crate::stream::StreamState,
+        topic: &Topic,
+        filter: &[(String, String)],
+    ) -> Result<Arc<str>> {
+        let rows: Vec<Value> = match topic {
+            Topic::Stream { stream } => {
+                let mut tags = Vec::with_capacity(filter.len());
+                for (name, value) in filter {
+                    let index = handle.schema.tag_index(name).ok_or_else(|| {
+                        Error::InvalidRequest(format!("{name:?} is not a tag of stream {stream:?}"))
+                    })?;
+                    tags.push((index, value.clone()));
+                }
+                let batch = state.store.query(&EventQuery {
+                    tags,
+                    limit: self.config.snapshot_events,
+                    ..EventQuery::default()
+                });
+                events_json(&handle.schema, &batch)
+            }
+            Topic::Rollup {
+                stream,
+                rollup,
+                window,
+            } => {
+                let live = find_rollup(&state.rollups, stream, rollup)?;
+                check_window(live, *window)?;
+                live.rollup
+                    .snapshot(*window, filter, self.config.snapshot_closed_windows)
+                    .map_err(|e| Error::InvalidRequest(e.to_string()))?
+                    .iter()
+                    .map(|r| r.to_json())
+                    .collect()
+            }
+        };
+        Ok(Arc::from(Value::Array(rows).to_string()))
+    }
+
+    /// Flushes the WAL to stable storage and stops its writer.
+    pub async fn close(&self) -> Result<()> {
+        self.wal.sync().await?;
+        self.wal.close()?;
+        info!("engine closed, wal synced");
+        Ok(())
+    }
+}
+
+fn find_rollup<'a>(
+    rollups: &'a [LiveRollup],
+    stream: &str,
+    rollup: &str,
+) -> Result<&'a LiveRollup> {
+    rollups
+        .iter()
+        .find(|r| r.name() == rollup)
+        .ok_or_else(|| Error::UnknownRollup {
+            stream: stream.to_owned(),
+            rollup: rollup.to_owned(),
+        })
+}
+
+fn check_window(live: &LiveRollup, window: WindowWidth) -> Result<()> {
+    let windows = &live.rollup.spec().windows;
+    if windows.contains(&window) {
+        return Ok(());
+    }
+    let declared: Vec<String> = windows.iter().map(ToString::to_string).collect();
+    Err(Error::InvalidRequest(format!(
+        "rollup {:?} has no {window} window; declared windows: {}",
+        live.name(),
+        declared.join(", ")
+    )))
+}
+
+fn check_range(from: Option<TimestampMs>, to: Option<TimestampMs>) -> Result<()> {
+    match (from, to) {
+        (Some(from), Some(to)) if from > to => Err(Error::InvalidRequest(format!(
+            "from ({}) is after to ({})",
+            format_rfc3339_ms(from),
+            format_rfc3339_ms(to)
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn remember_producer_ids(handle: &StreamHandle, batch: &EventBatch, producer_ids: &[bool]) {
+    let mut seen = handle.producer_ids.lock();
+    for (row, _) in producer_ids.iter().enumerate().filter(|(_, given)| **given) {
+        seen.insert(batch.ids[row]);
+    }
+}
+
+/// Drops rows whose producer-given id is already stored or repeated within the batch,
+/// and reserves the rest. Returns the remaining batch, its flags, the reserved ids and
+/// the number of duplicates.
+fn reserve_producer_ids(
+    handle: &StreamHandle,
+    batch: EventBatch,
+    producer_ids: Vec<bool>,
+) -> (EventBatch, Vec<bool>, Vec<u128>, usize) {
+    if !producer_ids.iter().any(|&given| given) {
+        return (batch, producer_ids, Vec::new(), 0);
+    }
+    let mut seen = handle.producer_ids.lock();
+    let mut reserved = Vec::new();
+    let keep: Vec<bool> = producer_ids
+        .iter()
+        .zip(&batch.ids)
+        .map(|(&given, &id)| {
+            if !given {
+                return true;
+            }
+            let fresh = seen.insert(id);
+            if fresh {
+                reserved.push(id);
+            }
+            fresh
+        })
+        .collect();
+    drop(seen);
+    let duplicates = keep.iter().filter(|&&k| !k).count();
+    if duplicates == 0 {
+        return (batch, producer_ids, reserved, 0);
+    }
+    let batch = batch.filter_rows(|row| keep[row]);
+    let producer_ids = producer_ids
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .map(|(g, _)| *g)
+        .collect();
+    (batch, producer_ids, reserved, duplicates)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,129 @@
+//! One stream's live state: hot store, rollups, producer-id dedupe set.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use tidewatch_bus::Hub;
+use tidewatch_rollup::{Change, Rollup};
+use tidewatch_store::StreamStore;
+use tidewatch_types::{EventBatch, EventId, StreamSchema};
+
+use crate::render::event_json;
+use crate::topic::{rollup_topic, stream_topic};
+
+/// A declared stream and everything held for it in memory.
+pub struct StreamHandle {
+    pub schema: Arc<StreamSchema>,
+    pub(crate) state: RwLock<StreamState>,
+    /// Producer-given ids already stored (or being stored): a re-sent batch is recognised
+    /// here. Only producer-given ids are kept; assigned ones cannot repeat.
+    pub(crate) producer_ids: Mutex<HashSet<EventId>>,
+    stream_topic: String,
+}
+
+pub(crate) struct StreamState {
+    pub(crate) store: StreamStore,
+    pub(crate) rollups: Vec<LiveRollup>,
+    changes: Vec<Change>,
+}
+
+pub(crate) struct LiveRollup {
+    pub(crate) rollup: Rollup,
+    /// Topic name per declared window, in spec order, built once.
+    topics: Vec<String>,
+}
+
+impl LiveRollup {
+    pub(crate) fn new(stream: &str, rollup: Rollup) -> Self {
+        let spec = rollup.spec();
+        let topics = spec
+            .windows
+            .iter()
+            .map(|w| rollup_topic(stream, &spec.name, *w))
+            .collect();
+        LiveRollup { rollup, topics }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.rollup.spec().name
+    }
+}
+
+impl StreamHandle {
+    pub(crate) fn new(schema: Arc<StreamSchema>, store: StreamStore) -> Self {
+        StreamHandle {
+            stream_topic: stream_topic(&schema.name),
+            schema,
+            state: RwLock::new(StreamState {
+                store,
+                rollups: Vec::new(),
+                changes: Vec::new(),
+            }),
+            producer_ids: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Folds a durable batch into the hot store and every rollup, then publishes what
+    /// changed on `hub` (none during recovery). Holds the state lock throughout.
+    pub(crate) fn apply(&self, batch: &EventBatch, hub: Option<&Hub>) {
+        let mut state = self.state.write();
+        let state = &mut *state;
+        state.store.append(batch);
+        for live in &mut state.rollups {
+            state.changes.clear();
+            live.rollup.apply(batch, &mut state.changes);
+            if let Some(hub) = hub {
+                publish_rollup_changes(hub, live, &state.changes);
+            }
+        }
+        if let Some(hub) = hub {
+            self.publish_events(hub, batch);
+        }
+    }
+
+    fn publish_events(&self, hub: &Hub, batch: &EventBatch) {
+        if !hub.has_subscribers(&self.stream_topic) {
+            return;
+        }
+        let mut tags: Vec<(&str, Option<&str>)> = Vec::with_capacity(self.schema.tags.len());
+        for row in 0..batch.len() {
+            tags.clear();
+            for (name, column) in self.schema.tags.iter().zip(&batch.tags) {
+                tags.push((name, column.value(row).map(|v| &**v)));
+            }
+            let data: Arc<str> = Arc::from(event_json(&self.schema, batch, row).to_string());
+            hub.publish(&self.stream_topic, tags.as_slice(), &data);
+        }
+    }
+}
+
+fn publish_rollup_changes(hub: &Hub, live: &LiveRollup, changes: &[Change]) {
+    let windows = &live.rollup.spec().windows;
+    for change in changes {
+        let Some(topic) = windows
+            .iter()
+            .position(|w| *w == change.width)
+            .map(|i| &live.topics[i])
+        else {
+            continue;
+        };
+        if !hub.has_subscribers(topic) {
+            continue;
+        }
+        let Some(row) = live.rollup.row(change) else {
+            continue;
+        };
+        let mut json = row.to_json();
+        if let Some(object) = json.as_object_mut() {
+            object.insert("correction".into(), change.correction.into());
+        }
+        let tags: Vec<(&str, Option<&str>)> = row
+            .group
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_deref()))
+            .collect();
+        let data: Arc<str> = Arc::from(json.to_string());
+        hub.publish(topic, tags.as_slice(), &data);
+    }
+}
