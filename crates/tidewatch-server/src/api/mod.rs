@@ -1,0 +1,44 @@
+//! REST routes.
+//!
+//! | route | handler |
+//! |---|---|
+//! | `GET /healthz`, `GET /readyz`, `GET /metrics` | [`ops`] |
+//! | `GET, POST /api/v1/streams` | [`streams`] |
+//! | `GET, POST /api/v1/streams/{stream}/events` | [`events`] |
+//! | `POST /api/v1/streams/{stream}/rollups`, `GET .../rollups/{rollup}` | [`rollups`] |
+//! | `GET /api/v1/ws` | [`crate::ws`] |
+
+pub mod body;
+pub mod events;
+pub mod ops;
+pub mod params;
+pub mod rollups;
+pub mod streams;
+
+use axum::Router;
+use axum::routing::{get, post};
+use tower_http::decompression::RequestDecompressionLayer;
+
+use crate::state::AppState;
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/streams", get(streams::list).post(streams::declare))
+        .route(
+            "/streams/{stream}/events",
+            post(events::ingest).get(events::query),
+        )
+        .route("/streams/{stream}/rollups", post(rollups::declare))
+        .route("/streams/{stream}/rollups/{rollup}", get(rollups::query))
+        .route("/ws", get(crate::ws::upgrade))
+        .fallback(ops::not_found);
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .nest("/api/v1", api)
+        .fallback(ops::not_found)
+        .layer(axum::middleware::from_fn(crate::telemetry::track_latency))
+        .layer(RequestDecompressionLayer::new())
+        .with_state(state)
+}

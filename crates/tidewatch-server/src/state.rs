@@ -1,0 +1,44 @@
+//! Shared state of all handlers.
+
+use std::sync::{Arc, OnceLock};
+
+use tidewatch_engine::Engine;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ServerConfig;
+use crate::error::ApiError;
+
+#[derive(Clone)]
+pub struct AppState {
+    /// Set once recovery has finished; until then data routes answer 503 and `/readyz`
+    /// says why, while `/healthz` already answers.
+    engine: Arc<OnceLock<Arc<Engine>>>,
+    pub config: Arc<ServerConfig>,
+    /// Cancelled at shutdown, so WebSocket sessions close cleanly.
+    pub shutdown: CancellationToken,
+}
+
+impl AppState {
+    pub fn new(config: ServerConfig, shutdown: CancellationToken) -> Self {
+        AppState {
+            engine: Arc::new(OnceLock::new()),
+            config: Arc::new(config),
+            shutdown,
+        }
+    }
+
+    /// A state whose engine is already open.
+    pub fn ready(config: ServerConfig, engine: Arc<Engine>, shutdown: CancellationToken) -> Self {
+        let state = AppState::new(config, shutdown);
+        state.set_engine(engine);
+        state
+    }
+
+    pub fn set_engine(&self, engine: Arc<Engine>) {
+        let _ = self.engine.set(engine);
+    }
+
+    pub fn engine(&self) -> Result<&Arc<Engine>, ApiError> {
+        self.engine.get().ok_or_else(ApiError::not_ready)
+    }
+}
