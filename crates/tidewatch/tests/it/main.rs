@@ -1,0 +1,9 @@
+//! Integration tests: each starts the real `tidewatch` binary on an ephemeral port and
+//! talks HTTP and WebSocket to it, as a user would.
+
+mod api;
+mod bad_input;
+mod durability;
+mod ops;
+mod support;
+mod websocket;
