@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Builds Tidewatch in release mode and runs the server on ./data (embedded storage).
+# Extra arguments go to `tidewatch serve`, e.g. scripts/run.sh --listen 127.0.0.1:9000
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exec cargo run --release --locked -p tidewatch -- serve "$@"
