@@ -75,7 +75,9 @@ impl Client {
         self.lagged.load(Ordering::Acquire)
     }
 
-    pub(crate) fn clear_lagged(&self) {
+    /// Lets messages through again. The resync path calls it once fresh snapshots are
+    /// queued (or when there is nothing to snapshot).
+    pub fn clear_lagged(&self) {
         self.lagged.store(false, Ordering::Release);
     }
 

@@ -275,31 +275,12 @@ impl Engine {
     pub fn streams(&self) -> Vec<StreamInfo> {
         let mut handles: Vec<Arc<StreamHandle>> = self.streams.read().values().cloned().collect();
         handles.sort_by(|a, b| a.schema.name.cmp(&b.schema.name));
-        handles
-            .iter()
-            .map(|handle| {
-                let state = handle.state.read();
-                let stats = state.store.stats();
-                let schema = &handle.schema;
-                StreamInfo {
-                    name: schema.name.clone(),
-                    tags: schema.tags.clone(),
-                    fields: schema
-                        .fields
-                        .iter()
-                        .map(|f| (f.name.clone(), Value::from(f.field_type.as_str())))
-                        .collect(),
-                    rollups: state
-                        .rollups
-                        .iter()
-                        .map(|r| r.rollup.spec().clone())
-                        .collect(),
-                    rows: stats.rows,
-                    first_ts: stats.first_ts.map(format_rfc3339_ms),
-                    last_ts: stats.last_ts.map(format_rfc3339_ms),
-                }
-            })
-            .collect()
+        handles.iter().map(|handle| stream_info(handle)).collect()
+    }
+
+    /// One stream as [`Engine::streams`] lists it.
+    pub fn stream_info(&self, name: &str) -> Result<StreamInfo> {
+        Ok(stream_info(&*self.stream(name)?))
     }
 
     /// Parses and validates a request body for `stream`. CPU-bound; no I/O.
@@ -466,26 +447,34 @@ impl Engine {
         })
     }
 
-    /// Rows of one rollup window width.
+    /// Rows of one rollup window width; without `window`, its first declared window.
+    /// Returns the window used and the rows.
     pub fn rollup_rows(
         &self,
         stream: &str,
         rollup: &str,
-        window: WindowWidth,
+        window: Option<WindowWidth>,
         from: Option<TimestampMs>,
         to: Option<TimestampMs>,
         filter: &[(String, String)],
-    ) -> Result<Vec<Value>> {
+    ) -> Result<(WindowWidth, Vec<Value>)> {
         let handle = self.stream(stream)?;
         check_range(from, to)?;
         let state = handle.state.read();
         let live = find_rollup(&state.rollups, stream, rollup)?;
+        let window = match window {
+            Some(window) => window,
+            // A validated spec always declares at least one window.
+            None => live.rollup.spec().windows.first().copied().ok_or_else(|| {
+                Error::InvalidRequest(format!("rollup {rollup:?} declares no window"))
+            })?,
+        };
         check_window(live, window)?;
         let rows = live
             .rollup
             .query(window, from, to, filter)
             .map_err(|e| Error::InvalidRequest(e.to_string()))?;
-        Ok(rows.iter().map(|r| r.to_json()).collect())
+        Ok((window, rows.iter().map(|r| r.to_json()).collect()))
     }
 
     /// Subscribes `client` to `topic`: queues a snapshot, then deltas.
@@ -525,6 +514,8 @@ impl Engine {
                 self.hub.resnapshot(client, info.id, snapshot);
             }
         }
+        // Also when the client has no subscription left: a later subscribe must get through.
+        client.clear_lagged();
     }
 
     fn snapshot(
@@ -574,6 +565,29 @@ impl Engine {
         self.wal.close()?;
         info!("engine closed, wal synced");
         Ok(())
+    }
+}
+
+fn stream_info(handle: &StreamHandle) -> StreamInfo {
+    let state = handle.state.read();
+    let stats = state.store.stats();
+    let schema = &handle.schema;
+    StreamInfo {
+        name: schema.name.clone(),
+        tags: schema.tags.clone(),
+        fields: schema
+            .fields
+            .iter()
+            .map(|f| (f.name.clone(), Value::from(f.field_type.as_str())))
+            .collect(),
+        rollups: state
+            .rollups
+            .iter()
+            .map(|r| r.rollup.spec().clone())
+            .collect(),
+        rows: stats.rows,
+        first_ts: stats.first_ts.map(format_rfc3339_ms),
+        last_ts: stats.last_ts.map(format_rfc3339_ms),
     }
 }
 

@@ -72,8 +72,9 @@ async fn ingested_events_are_queryable_and_survive_reopening() {
         );
         let window: WindowWidth = "1m".parse().unwrap();
         let rows = engine
-            .rollup_rows("ticks", "bars", window, None, None, &[])
-            .unwrap();
+            .rollup_rows("ticks", "bars", Some(window), None, None, &[])
+            .unwrap()
+            .1;
         assert_eq!(rows.len(), 2);
         let btc = &rows[0];
         assert_eq!(btc["symbol"], "BTC");
@@ -88,8 +89,9 @@ async fn ingested_events_are_queryable_and_survive_reopening() {
     let window: WindowWidth = "1m".parse().unwrap();
     assert_eq!(
         engine
-            .rollup_rows("ticks", "bars", window, None, None, &[])
-            .unwrap(),
+            .rollup_rows("ticks", "bars", Some(window), None, None, &[])
+            .unwrap()
+            .1,
         before
     );
     let page = engine.events("ticks", &EventsRequest::default()).unwrap();
@@ -185,11 +187,13 @@ async fn a_rollup_declared_late_covers_the_events_already_stored() {
 
     let w: WindowWidth = "5m".parse().unwrap();
     let mut a = early
-        .rollup_rows("ticks", "bars", w, None, None, &[])
-        .unwrap();
+        .rollup_rows("ticks", "bars", Some(w), None, None, &[])
+        .unwrap()
+        .1;
     let mut b = late
-        .rollup_rows("ticks", "bars", w, None, None, &[])
-        .unwrap();
+        .rollup_rows("ticks", "bars", Some(w), None, None, &[])
+        .unwrap()
+        .1;
     assert_eq!(a.len(), 1);
     a.iter_mut().chain(b.iter_mut()).for_each(|r| {
         r.as_object_mut().unwrap().remove("closed");
@@ -343,4 +347,34 @@ async fn event_pages_follow_cursors_and_validate_parameters() {
             "{bad:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_lagged_client_without_subscriptions_can_subscribe_again_after_resync() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    engine.declare_stream(ticks()).unwrap();
+    let t0 = base();
+    let (client, mut rx) = engine.hub().connect(1);
+    let id = engine.subscribe(&client, "stream.ticks", vec![]).unwrap();
+    // The snapshot fills the one-message queue, so the next event makes the client lagged.
+    engine
+        .ingest(
+            "ticks",
+            rows(&[(t0, "A", 1.0, 1.0)]).as_bytes(),
+            Format::JsonArray,
+            false,
+        )
+        .await
+        .unwrap();
+    assert!(client.is_lagged());
+    assert!(engine.hub().unsubscribe(&client, id));
+    while rx.try_recv().is_ok() {}
+    engine.resync(&client);
+    assert!(!client.is_lagged());
+    engine.subscribe(&client, "stream.ticks", vec![]).unwrap();
+    let snapshot = rx
+        .try_recv()
+        .expect("the new subscription's snapshot is queued");
+    assert_eq!(snapshot.kind, OutboundKind::Snapshot);
 }

@@ -51,42 +51,19 @@ pub async fn query(
 ) -> Result<Json<Value>, ApiError> {
     let engine = state.engine()?;
     let (known, filter) = split_params(&pairs, &["window", "from", "to"])?;
-    let window = match get(&known, "window") {
-        Some(text) => text
-            .parse::<WindowWidth>()
-            .map_err(|e| ApiError::bad_request(format!("parameter \"window\": {e}")))?,
-        None => default_window(engine, &stream, &rollup)?,
-    };
+    let window = get(&known, "window")
+        .map(|text| {
+            text.parse::<WindowWidth>()
+                .map_err(|e| ApiError::bad_request(format!("parameter \"window\": {e}")))
+        })
+        .transpose()?;
     let from = time_param(&known, "from")?;
     let to = time_param(&known, "to")?;
-    let rows = engine.rollup_rows(&stream, &rollup, window, from, to, &filter)?;
+    let (window, rows) = engine.rollup_rows(&stream, &rollup, window, from, to, &filter)?;
     Ok(Json(json!({
         "stream": stream,
         "rollup": rollup,
         "window": window.to_string(),
         "rows": rows,
     })))
-}
-
-/// Without `window=`, the first declared window.
-fn default_window(
-    engine: &tidewatch_engine::Engine,
-    stream: &str,
-    rollup: &str,
-) -> Result<WindowWidth, ApiError> {
-    let info = engine
-        .streams()
-        .into_iter()
-        .find(|s| s.name == stream)
-        .ok_or_else(|| ApiError::from(tidewatch_engine::Error::UnknownStream(stream.to_owned())))?;
-    info.rollups
-        .iter()
-        .find(|r| r.name == rollup)
-        .and_then(|r| r.windows.first().copied())
-        .ok_or_else(|| {
-            ApiError::from(tidewatch_engine::Error::UnknownRollup {
-                stream: stream.to_owned(),
-                rollup: rollup.to_owned(),
-            })
-        })
 }

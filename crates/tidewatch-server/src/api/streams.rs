@@ -55,16 +55,11 @@ pub async fn declare(
     };
     let name = schema.name.clone();
     let created = engine.declare_stream(schema)?;
-    let info = engine
-        .streams()
-        .into_iter()
-        .find(|s| s.name == name)
-        .map(|s| json!(s))
-        .unwrap_or(Value::Null);
+    let info = engine.stream_info(&name)?;
     let status = if created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(info)))
+    Ok((status, Json(json!(info))))
 }

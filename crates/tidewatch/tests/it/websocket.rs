@@ -278,3 +278,29 @@ async fn a_slow_client_is_resynced_without_stalling_others() {
         .unwrap();
     assert!(metrics.contains("tidewatch_ws_resyncs_total"), "{metrics}");
 }
+
+#[tokio::test]
+async fn sessions_get_a_close_frame_when_the_server_shuts_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start(dir.path()).await;
+    server.declare_ticks().await;
+    let mut socket = connect(&server).await;
+    send(
+        &mut socket,
+        json!({"op": "subscribe", "topic": "stream.ticks"}),
+    )
+    .await;
+    assert_eq!(next_json(&mut socket).await["type"], "snapshot");
+    let status = server.terminate();
+    assert!(status.success(), "{status}");
+    let frame = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .expect("a frame before the socket ends");
+    match frame {
+        Some(Ok(Message::Close(Some(close)))) => {
+            assert_eq!(u16::from(close.code), 1001, "going away");
+            assert_eq!(close.reason.as_str(), "server shutting down");
+        }
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+}
