@@ -49,7 +49,8 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if self.status.is_server_error() {
+        // 503 not_ready is an expected answer during recovery, not a failure.
+        if self.status.is_server_error() && self.code != "not_ready" {
             tracing::error!(code = self.code, message = %self.message, "request failed");
         }
         (self.status, axum::Json(self.body())).into_response()
