@@ -1,15 +1,86 @@
 //! One hour of one stream: sealed record batches plus open builders.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    ArrayBuilder, BooleanBuilder, FixedSizeBinaryBuilder, Float64Builder, Int64Builder,
-    StringBuilder, StringDictionaryBuilder, TimestampMillisecondBuilder,
+    ArrayBuilder, BooleanBuilder, FixedSizeBinaryBuilder, Float64Builder, Int32Builder,
+    Int64Builder, StringBuilder, TimestampMillisecondBuilder,
 };
 use arrow_array::types::Int32Type;
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::{ArrayRef, DictionaryArray, RecordBatch, StringArray};
 use arrow_schema::SchemaRef;
-use tidewatch_types::{EventBatch, FieldColumn};
+use tidewatch_types::batch::NULL_TAG;
+use tidewatch_types::{EventBatch, FieldColumn, TagColumn};
+
+/// Builder for one dictionary-encoded tag column. Unlike Arrow's string dictionary
+/// builder, which hashes the string of every row, it maps each batch's own dictionary
+/// keys to its keys once per distinct value, then appends integers.
+#[derive(Default)]
+struct TagBuilder {
+    keys: Int32Builder,
+    values: Vec<Arc<str>>,
+    index: HashMap<Arc<str>, i32>,
+    /// Batch dictionary key -> key in `values`, for the batch being appended; -1 = not
+    /// yet looked up.
+    remap: Vec<i32>,
+}
+
+impl TagBuilder {
+    fn begin_batch(&mut self, column: &TagColumn) {
+        self.remap.clear();
+        self.remap.resize(column.dict.len(), -1);
+    }
+
+    fn push(&mut self, column: &TagColumn, row: usize) {
+        let batch_key = column.keys[row];
+        if batch_key == NULL_TAG {
+            self.keys.append_null();
+            return;
+        }
+        let slot = batch_key as usize;
+        let mut key = self.remap[slot];
+        if key < 0 {
+            let value = &column.dict[slot];
+            key = match self.index.get(value) {
+                Some(&key) => key,
+                None => {
+                    let key = self.values.len() as i32;
+                    self.values.push(Arc::clone(value));
+                    self.index.insert(Arc::clone(value), key);
+                    key
+                }
+            };
+            self.remap[slot] = key;
+        }
+        self.keys.append_value(key);
+    }
+
+    fn array(&self, keys: arrow_array::Int32Array) -> ArrayRef {
+        let values = StringArray::from_iter_values(self.values.iter().map(|v| &**v));
+        match DictionaryArray::<Int32Type>::try_new(keys, Arc::new(values)) {
+            Ok(array) => Arc::new(array),
+            // Keys always index `values`; an empty all-null column is the safe fallback.
+            Err(_) => Arc::new(DictionaryArray::<Int32Type>::from_iter(std::iter::empty::<
+                &str,
+            >())),
+        }
+    }
+
+    fn finish_cloned(&self) -> ArrayRef {
+        self.array(self.keys.finish_cloned())
+    }
+
+    /// Finishes the column and starts a fresh dictionary for the next sealed batch.
+    fn finish(&mut self) -> ArrayRef {
+        let keys = self.keys.finish();
+        let array = self.array(keys);
+        self.values.clear();
+        self.index.clear();
+        self.remap.iter_mut().for_each(|k| *k = -1);
+        array
+    }
+}
 
 /// Builder for one field column.
 enum FieldBuilder {
@@ -43,7 +114,7 @@ impl FieldBuilder {
 struct OpenBuilders {
     ids: FixedSizeBinaryBuilder,
     ts: TimestampMillisecondBuilder,
-    tags: Vec<StringDictionaryBuilder<Int32Type>>,
+    tags: Vec<TagBuilder>,
     fields: Vec<FieldBuilder>,
 }
 
@@ -55,7 +126,7 @@ impl OpenBuilders {
             tags: template
                 .tags
                 .iter()
-                .map(|_| StringDictionaryBuilder::new())
+                .map(|_| TagBuilder::default())
                 .collect(),
             fields: template
                 .fields
@@ -74,17 +145,18 @@ impl OpenBuilders {
         self.ts.len()
     }
 
+    fn begin_batch(&mut self, batch: &EventBatch) {
+        for (builder, column) in self.tags.iter_mut().zip(&batch.tags) {
+            builder.begin_batch(column);
+        }
+    }
+
     fn push_row(&mut self, batch: &EventBatch, row: usize) {
         // The id builder only fails on a width mismatch, and ids are always 16 bytes.
         let _ = self.ids.append_value(batch.ids[row].to_be_bytes());
         self.ts.append_value(batch.ts[row]);
         for (builder, column) in self.tags.iter_mut().zip(&batch.tags) {
-            match column.value(row) {
-                Some(value) => {
-                    builder.append_value(value.as_ref());
-                }
-                None => builder.append_null(),
-            }
+            builder.push(column, row);
         }
         for (builder, column) in self.fields.iter_mut().zip(&batch.fields) {
             match (builder, column) {
@@ -102,11 +174,7 @@ impl OpenBuilders {
             Arc::new(self.ids.finish_cloned()),
             Arc::new(self.ts.finish_cloned()),
         ];
-        columns.extend(
-            self.tags
-                .iter()
-                .map(|b| Arc::new(b.finish_cloned()) as ArrayRef),
-        );
+        columns.extend(self.tags.iter().map(TagBuilder::finish_cloned));
         columns.extend(self.fields.iter().map(FieldBuilder::finish_cloned));
         columns
     }
@@ -148,14 +216,33 @@ impl Partition {
         }
     }
 
-    pub(crate) fn push_row(&mut self, batch: &EventBatch, row: usize) {
-        let open = self.open.get_or_insert_with(|| OpenBuilders::new(batch));
-        open.push_row(batch, row);
-        self.rows += 1;
-        self.min_ts = self.min_ts.min(batch.ts[row]);
-        self.max_ts = self.max_ts.max(batch.ts[row]);
-        if open.len() >= self.seal_rows {
-            self.seal();
+    /// Appends `rows` of `batch`, sealing whenever the open builders reach the threshold.
+    pub(crate) fn append_rows(
+        &mut self,
+        batch: &EventBatch,
+        rows: impl IntoIterator<Item = usize>,
+    ) {
+        // Whether the open builders have mapped this batch's tag dictionaries.
+        let mut begun = false;
+        for row in rows {
+            let open = match &mut self.open {
+                Some(open) => open,
+                None => {
+                    begun = false;
+                    self.open.insert(OpenBuilders::new(batch))
+                }
+            };
+            if !begun {
+                open.begin_batch(batch);
+                begun = true;
+            }
+            open.push_row(batch, row);
+            self.rows += 1;
+            self.min_ts = self.min_ts.min(batch.ts[row]);
+            self.max_ts = self.max_ts.max(batch.ts[row]);
+            if open.len() >= self.seal_rows {
+                self.seal();
+            }
         }
     }
 

@@ -82,19 +82,36 @@ impl StreamStore {
     pub fn append(&mut self, batch: &EventBatch) {
         debug_assert!(batch.is_consistent_with(&self.schema));
         let newest_before = self.partitions.last_key_value().map(|(&k, _)| k);
-        for row in 0..batch.len() {
-            let ts = batch.ts[row];
-            let partition = self
-                .partitions
-                .entry(partition_start(ts))
-                .or_insert_with(|| {
-                    Partition::new(self.arrow_schema.clone(), self.config.seal_rows)
-                });
-            partition.push_row(batch, row);
-            self.stats.rows += 1;
-            self.stats.first_ts = Some(self.stats.first_ts.map_or(ts, |t| t.min(ts)));
-            self.stats.last_ts = Some(self.stats.last_ts.map_or(ts, |t| t.max(ts)));
+        let Some(&first_ts) = batch.ts.first() else {
+            return;
+        };
+        let first_partition = partition_start(first_ts);
+        if batch
+            .ts
+            .iter()
+            .all(|&ts| partition_start(ts) == first_partition)
+        {
+            // The common case: a batch within one hour.
+            self.partition_mut(first_partition)
+                .append_rows(batch, 0..batch.len());
+        } else {
+            let mut by_partition: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+            for (row, &ts) in batch.ts.iter().enumerate() {
+                by_partition
+                    .entry(partition_start(ts))
+                    .or_default()
+                    .push(row);
+            }
+            for (start, rows) in by_partition {
+                self.partition_mut(start).append_rows(batch, rows);
+            }
         }
+        let (lo, hi) = batch.ts.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &ts| {
+            (lo.min(ts), hi.max(ts))
+        });
+        self.stats.first_ts = Some(self.stats.first_ts.map_or(lo, |t| t.min(lo)));
+        self.stats.last_ts = Some(self.stats.last_ts.map_or(hi, |t| t.max(hi)));
+        self.stats.rows += batch.len() as u64;
         // When time moves into a new hour, seal the hours before the previous one: their
         // open builders would otherwise be copied by every query.
         let newest_after = self.partitions.last_key_value().map(|(&k, _)| k);
@@ -106,6 +123,13 @@ impl StreamStore {
                 }
             }
         }
+    }
+
+    fn partition_mut(&mut self, start: i64) -> &mut Partition {
+        let (schema, seal_rows) = (&self.arrow_schema, self.config.seal_rows);
+        self.partitions
+            .entry(start)
+            .or_insert_with(|| Partition::new(schema.clone(), seal_rows))
     }
 
     /// Seals every partition's open rows (used before a consistent full scan, and by tests).

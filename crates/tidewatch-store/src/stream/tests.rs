@@ -173,3 +173,35 @@ fn stored_rows_read_back_exactly() {
     assert_eq!(page.tags[0].value(1), None);
     assert!(page.is_consistent_with(&schema()));
 }
+
+#[test]
+fn tag_values_survive_dictionary_remapping_across_batches_and_seals() {
+    let mut store = StreamStore::new(schema(), StoreConfig { seal_rows: 3 });
+    // Two batches whose dictionaries list the same values in different orders.
+    store.append(&batch(&[
+        (1, 1, Some("A"), None),
+        (2, 2, Some("B"), None),
+        (3, 3, None, None),
+        (4, 4, Some("A"), None),
+    ]));
+    store.append(&batch(&[
+        (5, 5, Some("B"), None),
+        (6, 6, Some("C"), None),
+        (7, 7, Some("A"), None),
+    ]));
+    let page = store.query(&EventQuery {
+        limit: 10,
+        ..Default::default()
+    });
+    let tags: Vec<Option<String>> = (0..page.len())
+        .map(|r| page.tags[0].value(r).map(|s| s.to_string()))
+        .collect();
+    let expected =
+        ["A", "C", "B", "A", "", "B", "A"].map(|s| (!s.is_empty()).then(|| s.to_owned()));
+    assert_eq!(tags, expected);
+    assert_eq!(
+        store.shape(),
+        (1, 2),
+        "two sealed batches of three, one open row"
+    );
+}
