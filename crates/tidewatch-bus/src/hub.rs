@@ -140,8 +140,11 @@ impl Hub {
             .collect()
     }
 
-    /// Queues a fresh snapshot for a subscription of a lagged client and clears the lag
-    /// flag. The same locking rule as [`Hub::subscribe`] applies.
+    /// Queues a fresh snapshot for a subscription of a lagged client, carrying the
+    /// subscription's current sequence number. The lag flag stays set, so no delta can
+    /// crowd out the snapshots still to come; the caller clears it with
+    /// [`Client::clear_lagged`] once every subscription has its snapshot queued. The same
+    /// locking rule as [`Hub::subscribe`] applies. Returns whether it was queued.
     pub fn resnapshot(&self, client: &Client, id: SubscriptionId, snapshot: Arc<str>) -> bool {
         let topics = self.topics.read();
         let Some(sub) = topics
@@ -151,7 +154,6 @@ impl Hub {
         else {
             return false;
         };
-        client.clear_lagged();
         client.force(Outbound {
             kind: OutboundKind::Snapshot,
             subscription: id,
@@ -174,10 +176,11 @@ impl Hub {
             return 0;
         };
         let mut delivered = 0;
-        for sub in subs.iter().filter(|s| s.matches(tags)) {
-            if sub.client.is_lagged() {
-                continue;
-            }
+        // Lagged clients are skipped before their filter is evaluated: they take nothing.
+        for sub in subs
+            .iter()
+            .filter(|s| !s.client.is_lagged() && s.matches(tags))
+        {
             // The sequence advances only for queued messages: a dropped one leaves the
             // client lagged, and its resync snapshot carries the current number.
             let seq = sub.seq.load(Ordering::Acquire) + 1;
@@ -281,7 +284,11 @@ mod tests {
         assert_eq!(fast_got, 11);
         // Resync: a fresh snapshot carries the last queued sequence number, then deltas resume.
         assert!(hub.resnapshot(&slow, slow_sub, data("fresh")));
-        assert!(!slow.is_lagged());
+        assert!(
+            slow.is_lagged(),
+            "still lagged until the caller has queued every snapshot"
+        );
+        slow.clear_lagged();
         hub.publish("t", no_tags, &data("after"));
         let snap = slow_rx.recv().await.unwrap();
         assert_eq!((snap.kind, snap.seq), (OutboundKind::Snapshot, 1));

@@ -103,8 +103,7 @@ impl Engine {
     /// through the live apply path. Blocking; call it from a blocking context.
     pub fn open(config: EngineConfig) -> Result<Engine> {
         let started = Instant::now();
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| Error::Recovery(format!("creating {}: {e}", config.data_dir.display())))?;
+        create_durable_dir(&config.data_dir)?;
         let catalog = Catalog::load(&config.catalog_path())?;
         let mut streams = HashMap::new();
         for entry in &catalog.streams {
@@ -305,7 +304,7 @@ impl Engine {
     /// the whole batch and nothing is written.
     pub async fn commit(
         &self,
-        handle: &StreamHandle,
+        handle: &Arc<StreamHandle>,
         parsed: ParsedBatch,
         partial: bool,
     ) -> Result<IngestReceipt> {
@@ -341,28 +340,43 @@ impl Engine {
         if batch.is_empty() {
             return Ok(receipt);
         }
-        let payload = record::encode(stream, &batch, &producer_ids);
-        let started = Instant::now();
-        let sequence = match self.wal.append(payload).await {
-            Ok(sequence) => sequence,
-            Err(e) => {
-                // Not durable, so not stored: let a retry of these ids through.
-                let mut seen = handle.producer_ids.lock();
-                for id in reserved {
-                    seen.remove(&id);
-                }
-                return Err(e.into());
-            }
-        };
-        metrics::histogram!("tidewatch_wal_append_seconds").record(started.elapsed().as_secs_f64());
-        handle.apply(&batch, Some(&self.hub));
-        metrics::counter!("tidewatch_ingest_rows_total", "stream" => stream.to_owned())
-            .increment(batch.len() as u64);
-        metrics::counter!("tidewatch_ingest_batches_total", "stream" => stream.to_owned())
-            .increment(1);
-        receipt.wal_sequence = Some(sequence);
         receipt.first_id = batch.ids.iter().min().map(|&id| format_id(id));
         receipt.last_id = batch.ids.iter().max().map(|&id| format_id(id));
+        let payload = record::encode(stream, &batch, &producer_ids);
+        let durable = self.wal.append_detached(payload)?;
+        // Waiting for durability and applying run in their own task: if the client goes
+        // away and this future is dropped, a batch that reached the WAL still reaches the
+        // hot store, the rollups and the subscribers now, not only at the next restart.
+        let (handle, hub) = (Arc::clone(handle), Arc::clone(&self.hub));
+        let started = Instant::now();
+        let finish = tokio::spawn(async move {
+            let sequence = match durable.await {
+                Ok(Ok(sequence)) => sequence,
+                outcome => {
+                    // Not durable, so not stored: let a retry of these ids through.
+                    let mut seen = handle.producer_ids.lock();
+                    for id in reserved {
+                        seen.remove(&id);
+                    }
+                    return Err(match outcome {
+                        Ok(Err(e)) => Error::Wal(e),
+                        _ => Error::Wal(tidewatch_wal::Error::Closed),
+                    });
+                }
+            };
+            metrics::histogram!("tidewatch_wal_append_seconds")
+                .record(started.elapsed().as_secs_f64());
+            handle.apply(&batch, Some(&hub));
+            let stream = handle.schema.name.clone();
+            metrics::counter!("tidewatch_ingest_rows_total", "stream" => stream.clone())
+                .increment(batch.len() as u64);
+            metrics::counter!("tidewatch_ingest_batches_total", "stream" => stream).increment(1);
+            Ok(sequence)
+        });
+        let sequence = finish
+            .await
+            .map_err(|e| Error::Internal(format!("the commit task failed: {e}")))??;
+        receipt.wal_sequence = Some(sequence);
         Ok(receipt)
     }
 
@@ -500,8 +514,12 @@ impl Engine {
         Ok(self.hub.subscribe(client, &canonical, filter, snapshot))
     }
 
-    /// Sends fresh snapshots to a lagged client for all its subscriptions.
+    /// Sends fresh snapshots to a lagged client for all its subscriptions, then lets
+    /// deltas through again. The caller drains the client's queue first; with at most
+    /// as many subscriptions as queue slots (the server caps them), every snapshot fits.
+    /// If one does not, the client stays lagged and the next resync tries again.
     pub fn resync(&self, client: &Arc<Client>) {
+        let mut all_queued = true;
         for info in self.hub.subscriptions_of(client) {
             let Ok(topic) = Topic::parse(&info.topic) else {
                 continue;
@@ -511,11 +529,13 @@ impl Engine {
             };
             let state = handle.state.read();
             if let Ok(snapshot) = self.snapshot(&handle, &state, &topic, &info.filter) {
-                self.hub.resnapshot(client, info.id, snapshot);
+                all_queued &= self.hub.resnapshot(client, info.id, snapshot);
             }
         }
         // Also when the client has no subscription left: a later subscribe must get through.
-        client.clear_lagged();
+        if all_queued {
+            client.clear_lagged();
+        }
     }
 
     fn snapshot(
@@ -566,6 +586,34 @@ impl Engine {
         info!("engine closed, wal synced");
         Ok(())
     }
+}
+
+/// Creates `dir` and any missing ancestors, fsyncing each new directory's parent so the
+/// directory entries themselves survive a power loss.
+fn create_durable_dir(dir: &std::path::Path) -> Result<()> {
+    let io = |what: &str, path: &std::path::Path, e: std::io::Error| {
+        Error::Recovery(format!("{what} {}: {e}", path.display()))
+    };
+    let mut missing = Vec::new();
+    let mut cursor = Some(dir);
+    while let Some(path) = cursor.filter(|p| !p.as_os_str().is_empty() && !p.exists()) {
+        missing.push(path);
+        cursor = path.parent();
+    }
+    for path in missing.into_iter().rev() {
+        std::fs::create_dir(path).or_else(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Ok(()),
+            _ => Err(io("creating", path, e)),
+        })?;
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => std::path::Path::new("."),
+        };
+        std::fs::File::open(parent)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io("syncing", parent, e))?;
+    }
+    Ok(())
 }
 
 fn stream_info(handle: &StreamHandle) -> StreamInfo {

@@ -28,6 +28,8 @@ pub enum Error {
     Catalog(String),
     #[error("recovery: {0}")]
     Recovery(String),
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -98,7 +98,7 @@ pub fn parse_batch(
     limits: &IngestLimits,
     now_ms: TimestampMs,
 ) -> Result<ParsedBatch, IngestError> {
-    let mut builder = BatchBuilder::new(schema, limits, now_ms);
+    let mut builder = BatchBuilder::new(schema, limits, now_ms, format == Format::Ndjson);
     match format {
         Format::JsonArray => {
             let mut de = serde_json::Deserializer::from_slice(body);
@@ -127,15 +127,18 @@ pub fn parse_batch(
                     });
                 }
                 builder.line = Some(line_index + 1);
+                let row = builder.rows_seen;
                 let mut de = serde_json::Deserializer::from_slice(line);
                 let result = RowSeed {
                     builder: &mut builder,
                 }
                 .deserialize(&mut de)
                 .and_then(|()| de.end());
-                if let Err(e) = result {
+                match result {
+                    // Committed only once the whole line is known to be one value.
+                    Ok(()) => builder.commit_pending(),
                     // A syntax error inside a line rejects that line only.
-                    builder.reject_current(None, format!("malformed JSON: {e}"));
+                    Err(e) => builder.reject_line(row, format!("malformed JSON: {e}")),
                 }
             }
         }
@@ -176,6 +179,10 @@ struct BatchBuilder<'s> {
     rows_seen: usize,
     line: Option<usize>,
     too_many: bool,
+    /// NDJSON: a valid row waits in `scratch` until its line is known to hold nothing
+    /// else, then [`BatchBuilder::commit_pending`] stores it.
+    defer_commit: bool,
+    pending: Option<usize>,
     scratch: Scratch,
 }
 
@@ -186,6 +193,21 @@ struct Scratch {
     tags: Vec<Option<Option<String>>>,
     fields: Vec<Option<Value>>,
     error: Option<(Option<String>, String)>,
+    /// Whether `ts` and `id` keys were seen in this row (their values may be invalid).
+    ts_seen: bool,
+    id_seen: bool,
+}
+
+impl Scratch {
+    /// Records that `key` (`ts` or `id`) was seen; true if it was seen before.
+    fn seen_ts_or_id(&mut self, key: &str) -> bool {
+        let seen = if key == "ts" {
+            &mut self.ts_seen
+        } else {
+            &mut self.id_seen
+        };
+        std::mem::replace(seen, true)
+    }
 }
 
 #[derive(Debug)]
@@ -198,7 +220,12 @@ enum Value {
 }
 
 impl<'s> BatchBuilder<'s> {
-    fn new(schema: &'s StreamSchema, limits: &'s IngestLimits, now_ms: TimestampMs) -> Self {
+    fn new(
+        schema: &'s StreamSchema,
+        limits: &'s IngestLimits,
+        now_ms: TimestampMs,
+        defer_commit: bool,
+    ) -> Self {
         let columns_by_name = schema
             .tags
             .iter()
@@ -219,6 +246,8 @@ impl<'s> BatchBuilder<'s> {
             rows_seen: 0,
             line: None,
             too_many: false,
+            defer_commit,
+            pending: None,
             scratch: Scratch::default(),
         }
     }
@@ -227,6 +256,8 @@ impl<'s> BatchBuilder<'s> {
         let s = &mut self.scratch;
         s.ts = None;
         s.id = None;
+        s.ts_seen = false;
+        s.id_seen = false;
         s.error = None;
         s.tags.clear();
         s.tags.resize(self.schema.tags.len(), None);
@@ -243,6 +274,7 @@ impl<'s> BatchBuilder<'s> {
 
     fn set(&mut self, key: &str, value: Scalar<'_>) {
         match key {
+            "ts" | "id" if self.scratch.seen_ts_or_id(key) => self.fail(Some(key), "given twice"),
             "ts" => self.set_ts(value),
             "id" => match value {
                 Scalar::Str(text) => match parse_id(&text) {
@@ -359,7 +391,34 @@ impl<'s> BatchBuilder<'s> {
             });
             return;
         }
-        self.commit_row(position);
+        if self.defer_commit {
+            self.pending = Some(position);
+        } else {
+            self.commit_row(position);
+        }
+    }
+
+    fn commit_pending(&mut self) {
+        if let Some(position) = self.pending.take() {
+            self.commit_row(position);
+        }
+    }
+
+    /// Rejects the NDJSON line holding row `row`, whether or not its object was read.
+    fn reject_line(&mut self, row: usize, message: String) {
+        self.pending = None;
+        if self.rows_seen == row {
+            // The object itself did not parse: the row was not counted yet.
+            self.reject_current(None, message);
+        } else if self.rejected.last().is_none_or(|e| e.row != row) {
+            // A valid object followed by more on the same line.
+            self.rejected.push(RowError {
+                row,
+                line: self.line,
+                field: None,
+                message,
+            });
+        }
     }
 
     fn reject_current(&mut self, field: Option<String>, message: String) {

@@ -90,7 +90,7 @@ impl From<EngineError> for ApiError {
             EngineError::Wal(_) => {
                 ApiError::new(S::SERVICE_UNAVAILABLE, "storage_unavailable", message)
             }
-            EngineError::Catalog(_) | EngineError::Recovery(_) => {
+            EngineError::Catalog(_) | EngineError::Recovery(_) | EngineError::Internal(_) => {
                 ApiError::new(S::INTERNAL_SERVER_ERROR, "internal", message)
             }
         }

@@ -36,6 +36,9 @@ use crate::state::AppState;
 
 /// Messages written per wake-up before flushing, to bound a burst's latency.
 const WRITE_BATCH: usize = 256;
+/// Most subscriptions one connection may hold (and at most `ws_queue`, so that a resync's
+/// snapshots always fit in the queue).
+const MAX_SUBSCRIPTIONS: usize = 256;
 
 pub async fn upgrade(
     State(state): State<AppState>,
@@ -83,7 +86,8 @@ async fn session(socket: WebSocket, engine: Arc<Engine>, state: AppState) {
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
                 };
-                if let Some(reply) = handle_op(&engine, &client, &text)
+                let max_subscriptions = MAX_SUBSCRIPTIONS.min(state.config.ws_queue.max(1));
+                if let Some(reply) = handle_op(&engine, &client, &text, max_subscriptions)
                     && sink.send(reply).await.is_err()
                 {
                     break None;
@@ -135,7 +139,12 @@ async fn session(socket: WebSocket, engine: Arc<Engine>, state: AppState) {
 
 /// Applies one client op; returns the direct reply, if any. Snapshots arrive through the
 /// queue so that they are ordered with the deltas that follow them.
-fn handle_op(engine: &Engine, client: &Arc<Client>, text: &str) -> Option<Message> {
+fn handle_op(
+    engine: &Engine,
+    client: &Arc<Client>,
+    text: &str,
+    max_subscriptions: usize,
+) -> Option<Message> {
     let op: ClientOp = match serde_json::from_str(text) {
         Ok(op) => op,
         Err(e) => {
@@ -164,6 +173,14 @@ fn handle_op(engine: &Engine, client: &Arc<Client>, text: &str) -> Option<Messag
             }
         }
         ClientOp::Subscribe { topic, filter } => {
+            if engine.hub().subscriptions_of(client).len() >= max_subscriptions {
+                return Some(error_message(
+                    "too_many_subscriptions",
+                    &format!(
+                        "a connection may hold at most {max_subscriptions} subscriptions; unsubscribe first"
+                    ),
+                ));
+            }
             let mut pairs = Vec::with_capacity(filter.len());
             for (name, value) in filter {
                 match value {

@@ -20,7 +20,8 @@ pub use stream::{EventQuery, StoreConfig, StreamStats, StreamStore};
 /// Partition width: one hour of event time.
 pub const PARTITION_MS: i64 = 3_600_000;
 
-/// Start of the partition holding `ts`.
+/// Start of the partition holding `ts` (saturating at `i64::MIN`, which a query bound
+/// can reach but an event time cannot).
 pub fn partition_start(ts: i64) -> i64 {
-    ts - ts.rem_euclid(PARTITION_MS)
+    ts.saturating_sub(ts.rem_euclid(PARTITION_MS))
 }

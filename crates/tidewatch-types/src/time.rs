@@ -72,9 +72,10 @@ impl WindowWidth {
         i64::from(self.seconds) * 1000
     }
 
-    /// Start of the window containing `ts` (windows are aligned to the Unix epoch).
+    /// Start of the window containing `ts` (windows are aligned to the Unix epoch),
+    /// saturating at `i64::MIN` for times before the earliest whole window.
     pub fn window_start(self, ts: TimestampMs) -> TimestampMs {
-        ts - ts.rem_euclid(self.millis())
+        ts.saturating_sub(ts.rem_euclid(self.millis()))
     }
 }
 
@@ -172,6 +173,11 @@ mod tests {
         assert_eq!(w.window_start(125_000), 120_000);
         assert_eq!(w.window_start(120_000), 120_000);
         assert_eq!(w.window_start(-1), -60_000);
+        assert_eq!(w.window_start(i64::MIN), i64::MIN);
+        assert_eq!(
+            w.window_start(i64::MAX),
+            i64::MAX - i64::MAX.rem_euclid(60_000)
+        );
     }
 
     #[test]

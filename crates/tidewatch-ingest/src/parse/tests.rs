@@ -252,3 +252,43 @@ fn non_object_rows_are_rejected_by_position() {
     assert_eq!(rows, vec![0, 2, 3]);
     assert_eq!(parsed.batch.len(), 1);
 }
+
+#[test]
+fn an_ndjson_line_with_trailing_content_is_rejected_and_not_stored() {
+    let body = "{\"ts\": 1795427940000, \"price\": 1}\n{\"ts\": 1795427941000, \"price\": 2} x\n{\"ts\": 1795427942000, \"price\": 3}{\"ts\": 1795427943000}\n{\"ts\": 1795427944000, \"price\": 4}\n";
+    let parsed = parse(body, Format::Ndjson).unwrap();
+    assert_eq!(parsed.total_rows, 4);
+    assert_eq!(
+        parsed.batch.fields[0],
+        FieldColumn::F64(vec![Some(1.0), Some(4.0)])
+    );
+    assert_eq!(parsed.source_rows, vec![0, 3]);
+    let rejected: Vec<(usize, Option<usize>)> =
+        parsed.rejected.iter().map(|e| (e.row, e.line)).collect();
+    assert_eq!(rejected, vec![(1, Some(2)), (2, Some(3))]);
+    // An invalid row with trailing content is reported once.
+    let parsed = parse(
+        "{\"price\": 1} x\n{\"ts\": 1795427944000}\n",
+        Format::Ndjson,
+    )
+    .unwrap();
+    assert_eq!(parsed.rejected.len(), 1);
+    assert_eq!(parsed.source_rows, vec![1]);
+}
+
+#[test]
+fn a_repeated_ts_or_id_is_an_error() {
+    assert_eq!(
+        only_error(r#"[{"ts": 1795427940000, "ts": 1795427941000}]"#)
+            .field
+            .as_deref(),
+        Some("ts")
+    );
+    let id = "0194f5c2-7a3e-7cc1-9d2b-1f0e8a7b6c5d";
+    let body = format!(r#"[{{"ts": 1795427940000, "id": "{id}", "id": "{id}"}}]"#);
+    let err = only_error(&body);
+    assert_eq!(
+        (err.field.as_deref(), err.message.as_str()),
+        (Some("id"), "given twice")
+    );
+}

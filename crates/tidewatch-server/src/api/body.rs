@@ -32,14 +32,16 @@ pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     Ok(buf.freeze())
 }
 
-/// Parses a JSON body into `T`, answering 400 with serde's position and reason.
-pub fn json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+/// Parses a declaration body into `T`: 400 `malformed_body` when it is not JSON, 422
+/// `invalid_declaration` when it is JSON of the wrong shape, with serde's position.
+pub fn declaration<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed_body",
-            format!("invalid request body: {e}"),
-        )
-        .with_details(serde_json::json!({"line": e.line(), "column": e.column()}))
+        let (status, code) = if e.is_syntax() || e.is_eof() {
+            (StatusCode::BAD_REQUEST, "malformed_body")
+        } else {
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_declaration")
+        };
+        ApiError::new(status, code, format!("invalid declaration: {e}"))
+            .with_details(serde_json::json!({"line": e.line(), "column": e.column()}))
     })
 }

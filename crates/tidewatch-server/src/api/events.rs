@@ -6,9 +6,8 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use serde_json::Value;
 use tidewatch_engine::engine::EventsRequest;
-use tidewatch_engine::{Engine, IngestReceipt};
+use tidewatch_engine::{Engine, EventsPage, IngestReceipt};
 use tidewatch_ingest::Format;
 
 use crate::api::body::read_limited;
@@ -96,7 +95,7 @@ pub async fn query(
     State(state): State<AppState>,
     Path(stream): Path<String>,
     Query(pairs): Query<Vec<(String, String)>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EventsPage>, ApiError> {
     let engine: &Engine = state.engine()?;
     let (known, tags) = split_params(&pairs, &["from", "to", "limit", "cursor"])?;
     let limit = get(&known, "limit")
@@ -115,6 +114,5 @@ pub async fn query(
         cursor: get(&known, "cursor").map(str::to_owned),
         tags,
     };
-    let page = engine.events(&stream, &request)?;
-    Ok(Json(serde_json::json!(page)))
+    Ok(Json(engine.events(&stream, &request)?))
 }

@@ -4,11 +4,14 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use serde::Serialize;
 use serde_json::{Value, json};
 use tidewatch_engine::RollupSpec;
 use tidewatch_types::WindowWidth;
 
-use crate::api::body::read_limited;
+use std::sync::Arc;
+
+use crate::api::body::{declaration, read_limited};
 use crate::api::params::{get, split_params, time_param};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -21,21 +24,19 @@ pub async fn declare(
     let engine = state.engine()?;
     let bytes = read_limited(body, state.config.max_body_bytes).await?;
     // Spec errors (unknown aggregate, bad window) come from serde with their reason.
-    let spec: RollupSpec = serde_json::from_slice(&bytes).map_err(|e| {
-        let code = if e.is_syntax() || e.is_eof() {
-            "malformed_body"
-        } else {
-            "invalid_declaration"
-        };
-        let status = if e.is_syntax() || e.is_eof() {
-            StatusCode::BAD_REQUEST
-        } else {
-            StatusCode::UNPROCESSABLE_ENTITY
-        };
-        ApiError::new(status, code, format!("invalid rollup declaration: {e}"))
-            .with_details(json!({"line": e.line(), "column": e.column()}))
-    })?;
-    let created = engine.declare_rollup(&stream, spec.clone())?;
+    let spec: RollupSpec = declaration(&bytes)?;
+    // Computing the rollup over the stored events is CPU work: off the async workers.
+    let engine = Arc::clone(engine);
+    let declared = spec.clone();
+    let created = tokio::task::spawn_blocking(move || engine.declare_rollup(&stream, declared))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("declaration task failed: {e}"),
+            )
+        })??;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -44,11 +45,20 @@ pub async fn declare(
     Ok((status, Json(json!(spec))))
 }
 
+/// `GET .../rollups/{rollup}` answer.
+#[derive(Serialize)]
+pub struct RollupRows {
+    stream: String,
+    rollup: String,
+    window: String,
+    rows: Vec<Value>,
+}
+
 pub async fn query(
     State(state): State<AppState>,
     Path((stream, rollup)): Path<(String, String)>,
     Query(pairs): Query<Vec<(String, String)>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RollupRows>, ApiError> {
     let engine = state.engine()?;
     let (known, filter) = split_params(&pairs, &["window", "from", "to"])?;
     let window = get(&known, "window")
@@ -60,10 +70,10 @@ pub async fn query(
     let from = time_param(&known, "from")?;
     let to = time_param(&known, "to")?;
     let (window, rows) = engine.rollup_rows(&stream, &rollup, window, from, to, &filter)?;
-    Ok(Json(json!({
-        "stream": stream,
-        "rollup": rollup,
-        "window": window.to_string(),
-        "rows": rows,
-    })))
+    Ok(Json(RollupRows {
+        stream,
+        rollup,
+        window: window.to_string(),
+        rows,
+    }))
 }

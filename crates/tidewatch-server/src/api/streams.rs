@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use tidewatch_types::schema::FieldDef;
 use tidewatch_types::{FieldType, StreamSchema};
 
-use crate::api::body::{json, read_limited};
+use crate::api::body::{declaration, read_limited};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -36,7 +36,7 @@ pub async fn declare(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let engine = state.engine()?;
     let bytes = read_limited(body, state.config.max_body_bytes).await?;
-    let declaration: StreamDeclaration = json(&bytes)?;
+    let declaration: StreamDeclaration = declaration(&bytes)?;
     let mut fields = Vec::with_capacity(declaration.fields.len());
     for (name, type_name) in declaration.fields {
         let field_type: FieldType = serde_json::from_value(type_name.clone()).map_err(|_| {

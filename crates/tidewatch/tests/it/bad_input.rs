@@ -133,6 +133,10 @@ async fn bad_declarations_and_query_parameters_get_clear_errors() {
     let (s, b) = server
         .post("/api/v1/streams", &json!({"name": "x", "colour": 1}))
         .await;
+    assert_error(s, &b, 422, "invalid_declaration");
+    let (s, b) = server
+        .post_raw("/api/v1/streams", "application/json", "{\"name\": ")
+        .await;
     assert_error(s, &b, 400, "malformed_body");
     let (s, b) = server
         .post("/api/v1/streams", &json!({"name": "ticks", "tags": []}))
@@ -207,6 +211,15 @@ async fn bad_declarations_and_query_parameters_get_clear_errors() {
     ] {
         let (s, b) = server.get(path).await;
         assert_error(s, &b, status, code);
+    }
+    // Extreme but well-formed bounds are answered, not a crash.
+    for path in [
+        "/api/v1/streams/ticks/events?from=-9223372036854775808&to=9223372036854775807",
+        "/api/v1/streams/ticks/events?cursor=-9223372036854775808_00000000000000000000000000000000",
+        "/api/v1/streams/ticks/rollups/bars?from=-9223372036854775808&to=9223372036854775807",
+    ] {
+        let (s, b) = server.get(path).await;
+        assert_eq!(s, 200, "{path}: {b}");
     }
     let (s, b) = server
         .post("/api/v1/streams/ticks/events?partial=maybe", &json!([]))

@@ -304,3 +304,37 @@ async fn sessions_get_a_close_frame_when_the_server_shuts_down() {
         other => panic!("expected a close frame, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_connection_may_not_hold_more_subscriptions_than_its_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(
+        dir.path(),
+        Options {
+            env: vec![("TIDEWATCH_SERVER__WS_QUEUE".into(), "4".into())],
+            ..Options::default()
+        },
+    )
+    .await;
+    server.declare_ticks().await;
+    let mut socket = connect(&server).await;
+    for _ in 0..4 {
+        send(
+            &mut socket,
+            json!({"op": "subscribe", "topic": "stream.ticks"}),
+        )
+        .await;
+        assert_eq!(next_json(&mut socket).await["type"], "snapshot");
+    }
+    send(
+        &mut socket,
+        json!({"op": "subscribe", "topic": "stream.ticks"}),
+    )
+    .await;
+    let reply = next_json(&mut socket).await;
+    assert_eq!(
+        (reply["type"].as_str(), reply["code"].as_str()),
+        (Some("error"), Some("too_many_subscriptions")),
+        "{reply}"
+    );
+}
