@@ -3,11 +3,10 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
-use tidewatch_types::batch::NULL_TAG;
+use tidewatch_types::batch::TagInterner;
 use tidewatch_types::schema::ColumnRef;
 use tidewatch_types::time::parse_rfc3339_ms;
 use tidewatch_types::{EventBatch, EventId, FieldColumn, StreamSchema, TimestampMs};
@@ -172,7 +171,7 @@ struct BatchBuilder<'s> {
     columns_by_name: HashMap<&'s str, ColumnRef>,
     batch: EventBatch,
     /// Per tag column: value -> dictionary key, so each distinct value is stored once.
-    tag_keys: Vec<HashMap<Arc<str>, u32>>,
+    tag_interners: Vec<TagInterner>,
     producer_ids: Vec<bool>,
     source_rows: Vec<usize>,
     rejected: Vec<RowError>,
@@ -239,7 +238,7 @@ impl<'s> BatchBuilder<'s> {
             now_ms,
             columns_by_name,
             batch: EventBatch::empty(schema),
-            tag_keys: vec![HashMap::new(); schema.tags.len()],
+            tag_interners: vec![TagInterner::default(); schema.tags.len()],
             producer_ids: Vec::new(),
             source_rows: Vec::new(),
             rejected: Vec::new(),
@@ -442,28 +441,14 @@ impl<'s> BatchBuilder<'s> {
         self.source_rows.push(position);
         // end_row checked that ts is present.
         self.batch.ts.push(scratch.ts.unwrap_or_default());
-        for ((column, keys), value) in self
+        for ((column, interner), value) in self
             .batch
             .tags
             .iter_mut()
-            .zip(&mut self.tag_keys)
+            .zip(&mut self.tag_interners)
             .zip(&mut scratch.tags)
         {
-            let key = match value.take().flatten() {
-                None => NULL_TAG,
-                Some(text) => {
-                    if let Some(&key) = keys.get(text.as_str()) {
-                        key
-                    } else {
-                        let key = column.dict.len() as u32;
-                        let text: Arc<str> = Arc::from(text);
-                        column.dict.push(Arc::clone(&text));
-                        keys.insert(text, key);
-                        key
-                    }
-                }
-            };
-            column.keys.push(key);
+            interner.push(column, value.take().flatten().as_deref());
         }
         for (column, value) in self.batch.fields.iter_mut().zip(&mut scratch.fields) {
             let value = value.take().unwrap_or(Value::Null);

@@ -1,14 +1,13 @@
 //! Reading Arrow record batches back as [`EventBatch`]es: for queries that render rows and
 //! for rebuilding a rollup declared after its events arrived.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type, Int64Type, TimestampMillisecondType};
 use arrow_array::{Array, DictionaryArray, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use tidewatch_types::batch::NULL_TAG;
+use tidewatch_types::batch::TagInterner;
 use tidewatch_types::{EventBatch, FieldColumn, FieldType, StreamSchema};
 
 /// The Arrow schema of a stream: `id` (UUID bytes, big-endian so byte order is id order),
@@ -127,14 +126,14 @@ impl<'a> BatchView<'a> {
 /// values into its dictionaries.
 pub struct RowCollector {
     batch: EventBatch,
-    interned: Vec<HashMap<Arc<str>, u32>>,
+    interned: Vec<TagInterner>,
 }
 
 impl RowCollector {
     pub fn new(schema: &StreamSchema) -> Self {
         RowCollector {
             batch: EventBatch::empty(schema),
-            interned: vec![HashMap::new(); schema.tags.len()],
+            interned: vec![TagInterner::default(); schema.tags.len()],
         }
     }
 
@@ -156,20 +155,7 @@ impl RowCollector {
             .zip(&mut self.interned)
             .enumerate()
         {
-            let key = match view.tag(t, row) {
-                None => NULL_TAG,
-                Some(value) => match interned.get(value) {
-                    Some(&key) => key,
-                    None => {
-                        let key = column.dict.len() as u32;
-                        let value: Arc<str> = Arc::from(value);
-                        column.dict.push(Arc::clone(&value));
-                        interned.insert(value, key);
-                        key
-                    }
-                },
-            };
-            column.keys.push(key);
+            interned.push(column, view.tag(t, row));
         }
         for (column, source) in self.batch.fields.iter_mut().zip(&view.fields) {
             let valid = |a: &dyn Array| a.is_valid(row);

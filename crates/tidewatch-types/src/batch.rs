@@ -4,6 +4,7 @@
 //! dictionary-encoded within the batch so that a rollup or the hot store hashes each distinct
 //! tag value once per batch, not once per row.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::schema::{FieldType, StreamSchema};
@@ -27,6 +28,33 @@ impl TagColumn {
             Some(&key) if key != NULL_TAG => self.dict.get(key as usize),
             _ => None,
         }
+    }
+}
+
+/// Interns values into one [`TagColumn`]'s dictionary while rows are appended, so each
+/// distinct value is stored (and hashed into the dictionary) once per batch.
+#[derive(Debug, Clone, Default)]
+pub struct TagInterner {
+    keys: HashMap<Arc<str>, u32>,
+}
+
+impl TagInterner {
+    /// Appends `value` (null for `None`) to `column`, adding it to the dictionary when new.
+    pub fn push(&mut self, column: &mut TagColumn, value: Option<&str>) {
+        let key = match value {
+            None => NULL_TAG,
+            Some(value) => match self.keys.get(value) {
+                Some(&key) => key,
+                None => {
+                    let key = column.dict.len() as u32;
+                    let value: Arc<str> = Arc::from(value);
+                    column.dict.push(Arc::clone(&value));
+                    self.keys.insert(value, key);
+                    key
+                }
+            },
+        };
+        column.keys.push(key);
     }
 }
 
