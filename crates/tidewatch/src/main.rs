@@ -1,6 +1,7 @@
 //! `tidewatch`: the command line. The only crate that knows clap.
 
 mod config;
+mod simulate;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,7 +15,12 @@ use tidewatch_server::AppState;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
+use tidewatch_sim::{MarketConfig, MarketGenerator, Simulator};
+
 use crate::config::{Config, LogFormat};
+
+/// How often the demo feed generates and ingests the events of the elapsed time.
+const DEMO_STEP: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Tidewatch: a real-time analytics dashboard server.
 ///
@@ -30,6 +36,8 @@ struct Cli {
 enum Command {
     /// Run the server on a data directory.
     Serve(ServeArgs),
+    /// Push simulated events to a running server over HTTP (until Ctrl-C).
+    Simulate(simulate::SimulateArgs),
 }
 
 #[derive(clap::Args)]
@@ -49,6 +57,15 @@ struct ServeArgs {
     /// Log output format [default: text]
     #[arg(long, env = "TIDEWATCH_LOG_FORMAT", value_enum)]
     log_format: Option<LogFormat>,
+    /// Feed the server with the deterministic simulator (market ticks for now)
+    #[arg(long)]
+    demo: bool,
+    /// Simulated trades per second with --demo
+    #[arg(long, default_value_t = 200.0, requires = "demo")]
+    demo_rate: f64,
+    /// Simulator seed with --demo
+    #[arg(long, default_value_t = 42, requires = "demo")]
+    demo_seed: u64,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -89,13 +106,27 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             let config = config::load(args.config.as_deref(), args.overrides())?;
             init_logging(&config)?;
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
-            runtime.block_on(serve(config))
+            let demo = args.demo.then(|| MarketConfig {
+                seed: args.demo_seed,
+                events_per_second: args.demo_rate,
+                ..MarketConfig::default()
+            });
+            runtime()?.block_on(serve(config, demo))
+        }
+        Command::Simulate(args) => {
+            tracing_subscriber::fmt()
+                .with_writer(std::io::stderr)
+                .init();
+            runtime()?.block_on(simulate::run(args))
         }
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 fn init_logging(config: &Config) -> anyhow::Result<()> {
@@ -114,7 +145,7 @@ fn init_logging(config: &Config) -> anyhow::Result<()> {
 
 /// Binds first (so `/healthz` answers during recovery), recovers, serves; on SIGTERM or
 /// Ctrl-C stops accepting, closes WebSocket sessions, then syncs and closes the WAL.
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, demo: Option<MarketConfig>) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
@@ -146,7 +177,26 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     state.set_engine(Arc::clone(&engine));
     info!(elapsed_ms = engine.recovery().elapsed_ms, "ready");
 
+    let feed = match demo {
+        Some(market) => {
+            let simulator = Simulator::new().with(MarketGenerator::new(market));
+            tidewatch_sim::runner::declare(&engine, &simulator)
+                .context("declaring the demo streams")?;
+            Some(tokio::spawn(tidewatch_sim::runner::run(
+                Arc::clone(&engine),
+                simulator,
+                DEMO_STEP,
+                shutdown.clone(),
+            )))
+        }
+        None => None,
+    };
+
     let served = server.await;
+    // The feed stops on the same token; it must be done before the WAL closes.
+    if let Some(feed) = feed {
+        let _ = feed.await;
+    }
     engine
         .close()
         .await

@@ -3,6 +3,7 @@
 
 mod api;
 mod bad_input;
+mod demo;
 mod durability;
 mod ops;
 mod support;

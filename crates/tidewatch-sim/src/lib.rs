@@ -1,0 +1,20 @@
+//! Simulator: deterministic, realistic event streams so Tidewatch runs end to end with no
+//! API keys and no network.
+//!
+//! Each domain contributes a [`Generator`]: the streams (and rollups) it feeds, and batches
+//! of events for a span of simulated time. The same seed and the same sequence of calls
+//! give the same events (ids aside: those are assigned at ingest). [`runner`] drives
+//! generators into an in-process engine (`tidewatch serve --demo`); the binary's
+//! `simulate` command drives them into a remote server over HTTP.
+//!
+//! Layout:
+//! - [`generator`]: the [`Generator`] trait and [`Simulator`], the set of generators.
+//! - [`market`]: equities and crypto ticks with labelled anomalies.
+//! - [`runner`]: the real-time loop feeding an [`tidewatch_engine::Engine`].
+
+pub mod generator;
+pub mod market;
+pub mod runner;
+
+pub use generator::{Generator, Simulator, StreamDeclaration};
+pub use market::{AnomalyKind, AnomalyLabel, MarketConfig, MarketGenerator};
