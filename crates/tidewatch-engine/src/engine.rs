@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use tidewatch_bus::{Client, Filter, Hub, SubscriptionId};
 use tidewatch_ingest::ids::format_id;
 use tidewatch_ingest::{Format, ParsedBatch, RowError, parse_batch};
-use tidewatch_rollup::{Rollup, RollupSpec};
+use tidewatch_rollup::{Rollup, RollupRow, RollupSpec};
 use tidewatch_store::{EventQuery, StreamStore};
 use tidewatch_types::time::{format_rfc3339_ms, now_ms};
 use tidewatch_types::{EventBatch, StreamSchema, TimestampMs, WindowWidth};
@@ -22,7 +22,7 @@ use crate::config::EngineConfig;
 use crate::error::{Error, Result};
 use crate::record;
 use crate::render::{decode_cursor, encode_cursor, events_json};
-use crate::stream::{LiveRollup, StreamHandle};
+use crate::stream::{LiveRollup, Observer, StreamHandle};
 use crate::topic::{Topic, rollup_topic, stream_topic};
 
 /// Most events one page may hold.
@@ -262,6 +262,16 @@ impl Engine {
         Ok(true)
     }
 
+    /// Registers `observer` for every batch of `stream` applied from now on (see
+    /// [`Observer`]). Domains use it for per-event analytics such as anomaly detection.
+    pub fn observe(&self, stream: &str, observer: Observer) -> Result<()> {
+        let handle = self.stream(stream)?;
+        // Under the state lock, so the observer starts exactly between two batches.
+        let _state = handle.state.write();
+        handle.observers.write().push(observer);
+        Ok(())
+    }
+
     pub fn stream(&self, name: &str) -> Result<Arc<StreamHandle>> {
         self.streams
             .read()
@@ -462,7 +472,7 @@ impl Engine {
     }
 
     /// Rows of one rollup window width; without `window`, its first declared window.
-    /// Returns the window used and the rows.
+    /// Returns the window used and the rows as JSON.
     pub fn rollup_rows(
         &self,
         stream: &str,
@@ -472,6 +482,21 @@ impl Engine {
         to: Option<TimestampMs>,
         filter: &[(String, String)],
     ) -> Result<(WindowWidth, Vec<Value>)> {
+        let (window, rows) = self.rollup_query(stream, rollup, window, from, to, filter)?;
+        Ok((window, rows.iter().map(RollupRow::to_json).collect()))
+    }
+
+    /// [`Engine::rollup_rows`] as typed rows (windows starting in `[from, to)`), for
+    /// domains computing on them.
+    pub fn rollup_query(
+        &self,
+        stream: &str,
+        rollup: &str,
+        window: Option<WindowWidth>,
+        from: Option<TimestampMs>,
+        to: Option<TimestampMs>,
+        filter: &[(String, String)],
+    ) -> Result<(WindowWidth, Vec<RollupRow>)> {
         let handle = self.stream(stream)?;
         check_range(from, to)?;
         let state = handle.state.read();
@@ -488,7 +513,7 @@ impl Engine {
             .rollup
             .query(window, from, to, filter)
             .map_err(|e| Error::InvalidRequest(e.to_string()))?;
-        Ok((window, rows.iter().map(|r| r.to_json()).collect()))
+        Ok((window, rows))
     }
 
     /// Subscribes `client` to `topic`: queues a snapshot, then deltas.

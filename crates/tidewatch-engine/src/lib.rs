@@ -33,6 +33,7 @@ pub mod stream;
 pub mod topic;
 
 pub use config::{EngineConfig, FsyncSetting};
-pub use engine::{Engine, EventsPage, IngestReceipt, RecoverySummary, StreamInfo};
+pub use engine::{Engine, EventsPage, EventsRequest, IngestReceipt, RecoverySummary, StreamInfo};
 pub use error::{Error, Result};
-pub use tidewatch_rollup::RollupSpec;
+pub use stream::Observer;
+pub use tidewatch_rollup::{RollupRow, RollupSpec};

@@ -12,6 +12,11 @@ use tidewatch_types::{EventBatch, EventId, StreamSchema};
 use crate::render::event_json;
 use crate::topic::{rollup_topic, stream_topic};
 
+/// Called with every batch applied live (after it is durable), in apply order, under the
+/// stream's state lock: it must be quick and must not call back into the engine for the
+/// same stream. Not called for batches replayed at recovery.
+pub type Observer = Arc<dyn Fn(&StreamSchema, &EventBatch) + Send + Sync>;
+
 /// A declared stream and everything held for it in memory.
 pub struct StreamHandle {
     pub schema: Arc<StreamSchema>,
@@ -19,6 +24,7 @@ pub struct StreamHandle {
     /// Producer-given ids already stored (or being stored): a re-sent batch is recognised
     /// here. Only producer-given ids are kept; assigned ones cannot repeat.
     pub(crate) producer_ids: Mutex<HashSet<EventId>>,
+    pub(crate) observers: RwLock<Vec<Observer>>,
     stream_topic: String,
 }
 
@@ -61,11 +67,13 @@ impl StreamHandle {
                 changes: Vec::new(),
             }),
             producer_ids: Mutex::new(HashSet::new()),
+            observers: RwLock::new(Vec::new()),
         }
     }
 
     /// Folds a durable batch into the hot store and every rollup, then publishes what
-    /// changed on `hub` (none during recovery). Holds the state lock throughout.
+    /// changed on `hub` and tells the observers (neither during recovery). Holds the
+    /// state lock throughout.
     pub(crate) fn apply(&self, batch: &EventBatch, hub: Option<&Hub>) {
         let mut state = self.state.write();
         let state = &mut *state;
@@ -79,6 +87,9 @@ impl StreamHandle {
         }
         if let Some(hub) = hub {
             self.publish_events(hub, batch);
+            for observer in self.observers.read().iter() {
+                observer(&self.schema, batch);
+            }
         }
     }
 

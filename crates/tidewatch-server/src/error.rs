@@ -96,3 +96,15 @@ impl From<EngineError> for ApiError {
         }
     }
 }
+
+impl From<tidewatch_market::Error> for ApiError {
+    fn from(e: tidewatch_market::Error) -> Self {
+        match e {
+            tidewatch_market::Error::Engine(e) => e.into(),
+            tidewatch_market::Error::UnknownSymbol { .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, "unknown_symbol", e.to_string())
+            }
+            tidewatch_market::Error::InvalidRequest(message) => ApiError::bad_request(message),
+        }
+    }
+}

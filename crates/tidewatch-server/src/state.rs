@@ -3,6 +3,7 @@
 use std::sync::{Arc, OnceLock};
 
 use tidewatch_engine::Engine;
+use tidewatch_market::Market;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ServerConfig;
@@ -13,6 +14,8 @@ pub struct AppState {
     /// Set once recovery has finished; until then data routes answer 503 and `/readyz`
     /// says why, while `/healthz` already answers.
     engine: Arc<OnceLock<Arc<Engine>>>,
+    /// The market domain, attached right after recovery.
+    market: Arc<OnceLock<Arc<Market>>>,
     pub config: Arc<ServerConfig>,
     /// Cancelled at shutdown, so WebSocket sessions close cleanly.
     pub shutdown: CancellationToken,
@@ -22,6 +25,7 @@ impl AppState {
     pub fn new(config: ServerConfig, shutdown: CancellationToken) -> Self {
         AppState {
             engine: Arc::new(OnceLock::new()),
+            market: Arc::new(OnceLock::new()),
             config: Arc::new(config),
             shutdown,
         }
@@ -40,5 +44,13 @@ impl AppState {
 
     pub fn engine(&self) -> Result<&Arc<Engine>, ApiError> {
         self.engine.get().ok_or_else(ApiError::not_ready)
+    }
+
+    pub fn set_market(&self, market: Arc<Market>) {
+        let _ = self.market.set(market);
+    }
+
+    pub fn market(&self) -> Result<&Arc<Market>, ApiError> {
+        self.market.get().ok_or_else(ApiError::not_ready)
     }
 }

@@ -64,6 +64,15 @@ impl WindowWidth {
             .then_some(WindowWidth { seconds })
     }
 
+    /// A width known when compiling, e.g. `WindowWidth::constant::<60>()`; an
+    /// out-of-range width fails the build rather than the program.
+    pub const fn constant<const SECONDS: u32>() -> Self {
+        const {
+            assert!(SECONDS >= Self::MIN_SECONDS && SECONDS <= Self::MAX_SECONDS);
+        }
+        WindowWidth { seconds: SECONDS }
+    }
+
     pub fn seconds(self) -> u32 {
         self.seconds
     }

@@ -8,6 +8,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use tidewatch_engine::EngineConfig;
+use tidewatch_market::MarketConfig;
 use tidewatch_server::ServerConfig;
 
 pub(crate) const DEFAULT_TOML: &str = include_str!("../config/default.toml");
@@ -18,6 +19,7 @@ pub(crate) struct Config {
     pub(crate) server: ServerConfig,
     pub(crate) engine: EngineConfig,
     pub(crate) log: LogConfig,
+    pub(crate) market: MarketConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]

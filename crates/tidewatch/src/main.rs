@@ -1,6 +1,7 @@
 //! `tidewatch`: the command line. The only crate that knows clap.
 
 mod config;
+mod domains;
 mod simulate;
 
 use std::net::SocketAddr;
@@ -174,6 +175,8 @@ async fn serve(config: Config, demo: Option<MarketConfig>) -> anyhow::Result<()>
             return Err(e).context("opening the data directory");
         }
     };
+    let domains = domains::Domains::start(&engine, &config.market)?;
+    state.set_market(Arc::clone(&domains.market));
     state.set_engine(Arc::clone(&engine));
     info!(elapsed_ms = engine.recovery().elapsed_ms, "ready");
 
@@ -197,6 +200,7 @@ async fn serve(config: Config, demo: Option<MarketConfig>) -> anyhow::Result<()>
     if let Some(feed) = feed {
         let _ = feed.await;
     }
+    domains.stop().await;
     engine
         .close()
         .await

@@ -6,10 +6,12 @@
 //! | `GET, POST /api/v1/streams` | [`streams`] |
 //! | `GET, POST /api/v1/streams/{stream}/events` | [`events`] |
 //! | `POST /api/v1/streams/{stream}/rollups`, `GET .../rollups/{rollup}` | [`rollups`] |
+//! | `GET /api/v1/market/{symbols, quote/{symbol}, candles, sentiment, alerts}` | [`market`] |
 //! | `GET /api/v1/ws` | [`crate::ws`] |
 
 pub mod body;
 pub mod events;
+pub mod market;
 pub mod ops;
 pub mod params;
 pub mod rollups;
@@ -30,6 +32,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/streams/{stream}/rollups", post(rollups::declare))
         .route("/streams/{stream}/rollups/{rollup}", get(rollups::query))
+        .route("/market/symbols", get(market::symbols))
+        .route("/market/quote/{symbol}", get(market::quote))
+        .route("/market/candles", get(market::candles))
+        .route("/market/sentiment", get(market::sentiment))
+        .route("/market/alerts", get(market::alerts))
         .route("/ws", get(crate::ws::upgrade))
         .fallback(ops::not_found);
     Router::new()

@@ -5,6 +5,7 @@ mod api;
 mod bad_input;
 mod demo;
 mod durability;
+mod market;
 mod ops;
 mod support;
 mod websocket;
