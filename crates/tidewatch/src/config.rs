@@ -7,6 +7,7 @@ use std::path::Path;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use tidewatch_connect::BinanceConfig;
 use tidewatch_engine::EngineConfig;
 use tidewatch_market::MarketConfig;
 use tidewatch_server::ServerConfig;
@@ -20,6 +21,14 @@ pub(crate) struct Config {
     pub(crate) engine: EngineConfig,
     pub(crate) log: LogConfig,
     pub(crate) market: MarketConfig,
+    pub(crate) connectors: ConnectorsConfig,
+}
+
+/// Live sources of real data, each off by default.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct ConnectorsConfig {
+    pub(crate) binance: BinanceConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]

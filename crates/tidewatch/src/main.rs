@@ -195,10 +195,21 @@ async fn serve(config: Config, demo: Option<MarketConfig>) -> anyhow::Result<()>
         None => None,
     };
 
+    let connector = config.connectors.binance.enabled.then(|| {
+        tokio::spawn(tidewatch_connect::run(
+            Arc::clone(&engine),
+            config.connectors.binance.clone(),
+            shutdown.clone(),
+        ))
+    });
+
     let served = server.await;
     // The feed stops on the same token; it must be done before the WAL closes.
     if let Some(feed) = feed {
         let _ = feed.await;
+    }
+    if let Some(connector) = connector {
+        let _ = connector.await;
     }
     domains.stop().await;
     engine

@@ -171,8 +171,7 @@ fn optional_close_to(actual: &Value, expected: Option<f64>, what: &str) {
 }
 
 #[tokio::test]
-async fn candles_and_indicators_equal_a_recomputation_including_late_and_out_of_order_trades()
-{
+async fn candles_and_indicators_equal_a_recomputation_including_late_and_out_of_order_trades() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
     let t0 = base_ms() - 3_600_000;
@@ -421,24 +420,64 @@ async fn bad_market_parameters_get_a_clear_4xx() {
     let cases = [
         ("/api/v1/market/quote/NOPE", 404, "unknown_symbol"),
         ("/api/v1/market/quote/MSFT", 404, "unknown_symbol"),
-        ("/api/v1/market/candles?symbol=NOPE&window=1m", 404, "unknown_symbol"),
+        (
+            "/api/v1/market/candles?symbol=NOPE&window=1m",
+            404,
+            "unknown_symbol",
+        ),
         ("/api/v1/market/candles?window=1m", 400, "invalid_request"),
-        ("/api/v1/market/candles?symbol=AAPL&window=2m", 400, "invalid_request"),
-        ("/api/v1/market/candles?symbol=AAPL&window=7x", 400, "invalid_request"),
+        (
+            "/api/v1/market/candles?symbol=AAPL&window=2m",
+            400,
+            "invalid_request",
+        ),
+        (
+            "/api/v1/market/candles?symbol=AAPL&window=7x",
+            400,
+            "invalid_request",
+        ),
         (
             "/api/v1/market/candles?symbol=AAPL&from=2026-11-23T10:00:00Z&to=2026-11-23T09:00:00Z",
             400,
             "invalid_request",
         ),
-        ("/api/v1/market/candles?symbol=AAPL&from=yesterday", 400, "invalid_request"),
-        ("/api/v1/market/candles?symbol=AAPL&limit=0", 400, "invalid_request"),
-        ("/api/v1/market/candles?symbol=AAPL&limit=-3", 400, "invalid_request"),
-        ("/api/v1/market/candles?symbol=AAPL&annualise=maybe", 400, "invalid_request"),
-        ("/api/v1/market/candles?symbol=AAPL&colour=red", 400, "invalid_request"),
-        ("/api/v1/market/sentiment?symbol=NOPE", 404, "unknown_symbol"),
+        (
+            "/api/v1/market/candles?symbol=AAPL&from=yesterday",
+            400,
+            "invalid_request",
+        ),
+        (
+            "/api/v1/market/candles?symbol=AAPL&limit=0",
+            400,
+            "invalid_request",
+        ),
+        (
+            "/api/v1/market/candles?symbol=AAPL&limit=-3",
+            400,
+            "invalid_request",
+        ),
+        (
+            "/api/v1/market/candles?symbol=AAPL&annualise=maybe",
+            400,
+            "invalid_request",
+        ),
+        (
+            "/api/v1/market/candles?symbol=AAPL&colour=red",
+            400,
+            "invalid_request",
+        ),
+        (
+            "/api/v1/market/sentiment?symbol=NOPE",
+            404,
+            "unknown_symbol",
+        ),
         ("/api/v1/market/alerts?kind=meteor", 400, "invalid_request"),
         ("/api/v1/market/alerts?symbol=NOPE", 404, "unknown_symbol"),
-        ("/api/v1/market/alerts?cursor=garbage", 400, "invalid_request"),
+        (
+            "/api/v1/market/alerts?cursor=garbage",
+            400,
+            "invalid_request",
+        ),
     ];
     for (path, status, code) in cases {
         let (got, body) = server.get(path).await;
