@@ -18,6 +18,11 @@ pub trait Generator: Send {
     /// Events with times in `[from, to)`, as `(stream name, batch)` pairs. Deterministic
     /// for a given seed and sequence of calls.
     fn generate(&mut self, from: TimestampMs, to: TimestampMs) -> Vec<(String, EventBatch)>;
+
+    /// Labelled anomalies injected so far (reported by backfill); none by default.
+    fn anomalies_injected(&self) -> u64 {
+        0
+    }
 }
 
 /// The generators of every enabled domain, stepped together.
@@ -39,6 +44,11 @@ impl Simulator {
 
     pub fn streams(&self) -> Vec<StreamDeclaration> {
         self.generators.iter().flat_map(|g| g.streams()).collect()
+    }
+
+    /// Anomalies injected so far, over every generator.
+    pub fn anomalies_injected(&self) -> u64 {
+        self.generators.iter().map(|g| g.anomalies_injected()).sum()
     }
 
     pub fn generate(&mut self, from: TimestampMs, to: TimestampMs) -> Vec<(String, EventBatch)> {

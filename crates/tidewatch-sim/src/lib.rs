@@ -3,15 +3,19 @@
 //!
 //! Each domain contributes a [`Generator`]: the streams (and rollups) it feeds, and batches
 //! of events for a span of simulated time. The same seed and the same sequence of calls
-//! give the same events (ids aside: those are assigned at ingest). [`runner`] drives
-//! generators into an in-process engine (`tidewatch serve --demo`); the binary's
+//! give the same events (ids aside: each run assigns fresh ones). [`runner`] drives
+//! generators into an in-process engine (`tidewatch serve --demo`), [`backfill`] writes
+//! history through the same engine as fast as it goes (`tidewatch backfill`); the binary's
 //! `simulate` command drives them into a remote server over HTTP.
 //!
 //! Layout:
+//! - [`backfill`]: a span of simulated history committed through the ingest path.
 //! - [`generator`]: the [`Generator`] trait and [`Simulator`], the set of generators.
 //! - [`market`]: equities and crypto ticks with labelled anomalies.
-//! - [`runner`]: the real-time loop feeding an [`tidewatch_engine::Engine`].
+//! - [`runner`]: the real-time loop feeding an [`tidewatch_engine::Engine`], and the
+//!   last stored prices a restarted feed resumes from.
 
+pub mod backfill;
 pub mod generator;
 pub mod market;
 pub mod runner;

@@ -271,7 +271,11 @@ impl MarketGenerator {
 
     /// Every simulated symbol, equities first, without building a generator.
     pub fn symbol_names() -> Vec<&'static str> {
-        EQUITIES.iter().chain(&CRYPTO).map(|&(name, ..)| name).collect()
+        EQUITIES
+            .iter()
+            .chain(&CRYPTO)
+            .map(|&(name, ..)| name)
+            .collect()
     }
 
     /// A standard normal draw (Box-Muller).

@@ -3,12 +3,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tidewatch_engine::Engine;
-use tidewatch_types::time::now_ms;
+use tidewatch_engine::engine::EventsRequest;
+use tidewatch_engine::{Engine, Error};
+use tidewatch_types::TimestampMs;
+use tidewatch_types::time::{now_ms, parse_rfc3339_ms};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::generator::Simulator;
+use crate::market::{MarketGenerator, TICKS_STREAM};
+
+/// Newest trades per symbol that [`last_prices`] takes the median of: one stray trade (an
+/// injected price spike) must not become the level a restarted feed continues from.
+const LAST_TRADES: usize = 5;
 
 /// Declares the simulator's streams and rollups (idempotently).
 pub fn declare(engine: &Engine, simulator: &Simulator) -> tidewatch_engine::Result<()> {
@@ -20,6 +27,46 @@ pub fn declare(engine: &Engine, simulator: &Simulator) -> tidewatch_engine::Resu
         }
     }
     Ok(())
+}
+
+/// The price each market symbol last traded at in `engine`, as `(symbol, price, ts of the
+/// newest trade)`, for [`MarketGenerator::resume_from`]. The price is the median of the
+/// symbol's newest few trades, so an injected spike is not taken for the level. Symbols
+/// without trades, or a data directory without the ticks stream, give no entry.
+pub fn last_prices(engine: &Engine) -> Vec<(String, f64, TimestampMs)> {
+    let symbols = MarketGenerator::symbol_names();
+    let mut last = Vec::with_capacity(symbols.len());
+    for symbol in symbols {
+        let request = EventsRequest {
+            tags: vec![("symbol".to_owned(), symbol.to_owned())],
+            limit: Some(LAST_TRADES),
+            ..EventsRequest::default()
+        };
+        let page = match engine.events(TICKS_STREAM, &request) {
+            Ok(page) => page,
+            Err(Error::UnknownStream(_)) => return Vec::new(),
+            Err(e) => {
+                warn!(symbol, error = %e, "cannot read the last trades; starting from the default price");
+                continue;
+            }
+        };
+        // Newest first: the first event has the newest time.
+        let newest_ts = page
+            .events
+            .first()
+            .and_then(|event| event["ts"].as_str())
+            .and_then(parse_rfc3339_ms);
+        let mut prices: Vec<f64> = page
+            .events
+            .iter()
+            .filter_map(|event| event["price"].as_f64())
+            .collect();
+        prices.sort_by(f64::total_cmp);
+        if let (Some(ts), Some(&median)) = (newest_ts, prices.get(prices.len() / 2)) {
+            last.push((symbol.to_owned(), median, ts));
+        }
+    }
+    last
 }
 
 /// Every `step`, generates the events of the time since the last step and ingests them,
