@@ -11,12 +11,14 @@
 //! Layout:
 //! - [`backfill`]: a span of simulated history committed through the ingest path.
 //! - [`generator`]: the [`Generator`] trait and [`Simulator`], the set of generators.
+//! - [`ids`]: event ids for generated batches, cheaply.
 //! - [`market`]: equities and crypto ticks with labelled anomalies.
 //! - [`runner`]: the real-time loop feeding an [`tidewatch_engine::Engine`], and the
 //!   last stored prices a restarted feed resumes from.
 
 pub mod backfill;
 pub mod generator;
+pub mod ids;
 pub mod market;
 pub mod runner;
 

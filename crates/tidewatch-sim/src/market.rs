@@ -19,11 +19,11 @@ use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeZone, Weekday};
 use chrono_tz::America::New_York;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tidewatch_ingest::ids::assign_id;
 use tidewatch_market::schema::{ticks_rollups, ticks_schema};
 use tidewatch_types::{EventBatch, FieldColumn, TagColumn, TimestampMs};
 
 use crate::generator::{Generator, StreamDeclaration};
+use crate::ids::IdSequence;
 
 pub use tidewatch_market::schema::TICKS_STREAM;
 
@@ -312,6 +312,7 @@ impl Generator for MarketGenerator {
             .collect();
         times.sort_unstable();
 
+        let mut ids = IdSequence::starting_now();
         let mut batch = EventBatch {
             ids: Vec::with_capacity(count),
             ts: Vec::with_capacity(count),
@@ -392,7 +393,7 @@ impl Generator for MarketGenerator {
             } else {
                 Self::round_to(size, 0.0001).max(0.0001)
             };
-            batch.ids.push(assign_id());
+            batch.ids.push(ids.next_id());
             batch.ts.push(ts);
             batch.tags[0].keys.push(index as u32);
             batch.tags[1].keys.push(s.venue);
