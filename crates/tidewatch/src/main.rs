@@ -1,5 +1,6 @@
 //! `tidewatch`: the command line. The only crate that knows clap.
 
+mod backfill;
 mod config;
 mod domains;
 mod simulate;
@@ -39,6 +40,11 @@ enum Command {
     Serve(ServeArgs),
     /// Push simulated events to a running server over HTTP (until Ctrl-C).
     Simulate(simulate::SimulateArgs),
+    /// Write days of simulated history into a data directory, fast, through the ingest path.
+    ///
+    /// Run it while no server uses the directory; then `serve --demo` continues the
+    /// prices where the history ends.
+    Backfill(backfill::BackfillArgs),
 }
 
 #[derive(clap::Args)]
@@ -67,6 +73,10 @@ struct ServeArgs {
     /// Simulator seed with --demo
     #[arg(long, default_value_t = 42, requires = "demo")]
     demo_seed: u64,
+    /// With --demo, equities trade only Mon-Fri 09:30-16:00 America/New_York (holidays
+    /// ignored); crypto trades around the clock
+    #[arg(long, requires = "demo")]
+    market_hours: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -110,6 +120,7 @@ fn main() -> anyhow::Result<()> {
             let demo = args.demo.then(|| MarketConfig {
                 seed: args.demo_seed,
                 events_per_second: args.demo_rate,
+                market_hours: args.market_hours,
                 ..MarketConfig::default()
             });
             runtime()?.block_on(serve(config, demo))
@@ -120,6 +131,7 @@ fn main() -> anyhow::Result<()> {
                 .init();
             runtime()?.block_on(simulate::run(args))
         }
+        Command::Backfill(args) => backfill::main(args),
     }
 }
 
@@ -182,7 +194,10 @@ async fn serve(config: Config, demo: Option<MarketConfig>) -> anyhow::Result<()>
 
     let feed = match demo {
         Some(market) => {
-            let simulator = Simulator::new().with(MarketGenerator::new(market));
+            let mut generator = MarketGenerator::new(market);
+            // Continue from the stored prices (e.g. after a backfill), not the start prices.
+            generator.resume_from(tidewatch_sim::runner::last_prices(&engine));
+            let simulator = Simulator::new().with(generator);
             tidewatch_sim::runner::declare(&engine, &simulator)
                 .context("declaring the demo streams")?;
             Some(tokio::spawn(tidewatch_sim::runner::run(

@@ -24,6 +24,10 @@ pub(crate) struct SimulateArgs {
     /// Stop after this many seconds (default: run until Ctrl-C)
     #[arg(long)]
     duration: Option<u64>,
+    /// Equities trade only Mon-Fri 09:30-16:00 America/New_York (holidays ignored);
+    /// crypto trades around the clock
+    #[arg(long)]
+    market_hours: bool,
 }
 
 pub(crate) async fn run(args: SimulateArgs) -> anyhow::Result<()> {
@@ -32,6 +36,7 @@ pub(crate) async fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let mut simulator = Simulator::new().with(MarketGenerator::new(MarketConfig {
         seed: args.seed,
         events_per_second: args.rate,
+        market_hours: args.market_hours,
         ..MarketConfig::default()
     }));
     let mut schemas: Vec<StreamSchema> = Vec::new();

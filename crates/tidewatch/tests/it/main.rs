@@ -2,6 +2,7 @@
 //! talks HTTP and WebSocket to it, as a user would.
 
 mod api;
+mod backfill;
 mod bad_input;
 mod demo;
 mod durability;
