@@ -7,6 +7,7 @@
 //! - [`api`]: REST handlers under `/api/v1`, health, readiness and metrics.
 //! - [`ws`]: one WebSocket session: client ops in, snapshots and deltas out.
 //! - [`telemetry`]: the Prometheus recorder and per-route latency middleware.
+//! - [`ui`]: the embedded web dashboard at `/`, with the single-page-app fallback.
 //!
 //! [`serve`] takes a bound listener, so tests bind port 0.
 
@@ -15,6 +16,7 @@ pub mod config;
 pub mod error;
 pub mod state;
 pub mod telemetry;
+pub mod ui;
 pub mod ws;
 
 use tokio::net::TcpListener;

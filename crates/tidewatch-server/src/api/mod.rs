@@ -44,7 +44,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .nest("/api/v1", api)
-        .fallback(ops::not_found)
+        .fallback_service(crate::ui::service())
         .layer(axum::middleware::from_fn(crate::telemetry::track_latency))
         .layer(RequestDecompressionLayer::new())
         .with_state(state)
