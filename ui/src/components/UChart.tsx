@@ -140,6 +140,8 @@ export function candlesPlugin(indices: { open: number; high: number; low: number
  * The x range (seconds) of a time chart under the dashboard's time range: live reaches to
  * now, fixed stops at its end; neither starts before the first point (no empty left half).
  */
+const MIN_SPAN_S = 60;
+
 export function timeRangeX(u: uPlot): uPlot.Range.MinMax {
   const xs = u.data[0];
   const range = timeRange.peek();
@@ -148,7 +150,9 @@ export function timeRangeX(u: uPlot): uPlot.Range.MinMax {
   const last = xs.length ? xs[xs.length - 1]! : to / 1000;
   const start = Math.max(from / 1000, first);
   const end = range.mode === "live" ? Math.max(to / 1000, last) : to / 1000;
-  return end > start ? [start, end] : [start - 60, start + 60];
+  // At least a minute, so that a few seconds of data do not fill the width.
+  const minimumStart = range.mode === "live" ? Math.max(from / 1000, end - MIN_SPAN_S) : start;
+  return end > start ? [Math.min(start, minimumStart), end] : [start - MIN_SPAN_S, start + MIN_SPAN_S];
 }
 
 export { uPlot };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { changeClass, formatAge, formatBps, formatCompact, formatPercent, formatPrice, formatRate, formatSpread, formatTick, priceDecimals, toMillis } from "./format";
+import { changeClass, formatAge, formatBps, formatCompact, formatPercent, formatPrice, formatQuantity, formatRate, formatSpread, formatTick, priceDecimals, toMillis } from "./format";
 
 // Intl output depends on the locale: compare against Intl itself for the grouping, and
 // check the parts that are ours (decimals, signs, units, placeholders).
@@ -37,6 +37,9 @@ describe("format", () => {
     expect(formatBps(0.864)).toMatch(/^0.86 bp$/);
     expect(formatSpread(0.0002)).toBe("0.0002");
     expect(formatSpread(9.7)).toBe("9.7");
+    expect(formatQuantity(0.0421)).toBe("0.0421");
+    expect(formatQuantity(12.345)).toBe("12.3");
+    expect(formatQuantity(14_200)).toBe(en(14_200, { notation: "compact", maximumFractionDigits: 1 }));
     expect(formatTick(230.5, 0.5)).toMatch(/^230.5$/);
     expect(formatTick(97_000, 1000)).toBe(en(97_000, { maximumFractionDigits: 0 }));
     expect(formatTick(1.1, 0.01)).toMatch(/^1.10$/);

@@ -54,6 +54,13 @@ export function formatCompact(value: number | null | undefined): string {
   return numberFormat("compact", { notation: "compact", maximumFractionDigits: 1 }).format(value);
 }
 
+/** A traded quantity: 0.042 BTC and 14.2K XRP alike, to three significant digits. */
+export function formatQuantity(value: number | null | undefined): string {
+  if (!isNumber(value)) return DASH;
+  if (Math.abs(value) >= 1000) return formatCompact(value);
+  return numberFormat("qty", { maximumSignificantDigits: 3 }).format(value);
+}
+
 export function formatInteger(value: number | null | undefined): string {
   if (!isNumber(value)) return DASH;
   return numberFormat("int", { maximumFractionDigits: 0 }).format(value);

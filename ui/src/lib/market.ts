@@ -261,7 +261,8 @@ export const market = new MarketLive();
 /** Converts a candle record (market endpoint or raw rollup row) to a Candle. */
 export function candleFromRow(row: Row): Candle | null {
   const time = timeOf(row.window_start);
-  const close = num(row.close);
+  // Raw quote rows (the 1s `quotes` rollup) carry a last `price` instead of a close.
+  const close = num(row.close) ?? num(row.price);
   if (!Number.isFinite(time) || close === null) return null;
   return {
     time,
@@ -339,10 +340,14 @@ export async function fetchCandles(symbol: string, window: RollupWindow, from: n
   return { candles, source };
 }
 
-/** Candles of every symbol (the Overview's index), from the raw rollup. */
-export async function fetchAllCandles(window: RollupWindow, from: number, to: number | null, signal?: AbortSignal): Promise<Map<string, Candle[]>> {
+/**
+ * Closes of every symbol (the Overview's index) from the raw rollup: `ohlc` candles, or
+ * for "1s" the `quotes` rollup (a fresh server has too few minutes for a line).
+ */
+export async function fetchAllCandles(window: RollupWindow | "1s", from: number, to: number | null, signal?: AbortSignal): Promise<Map<string, Candle[]>> {
+  const rollup = window === "1s" ? "quotes" : "ohlc";
   const result = await getJson<{ rows: Row[] }>(
-    withQuery(`/api/v1/streams/${TICKS}/rollups/ohlc`, { window, from: Math.floor(from), to: to === null ? null : Math.ceil(to) }),
+    withQuery(`/api/v1/streams/${TICKS}/rollups/${rollup}`, { window, from: Math.floor(from), to: to === null ? null : Math.ceil(to) }),
     signal,
   );
   const bySymbol = new Map<string, Candle[]>();

@@ -4,13 +4,16 @@ import { AlertList } from "../components/AlertList";
 import { Card, Empty, MetricCard } from "../components/common";
 import { axis, timeRangeX, UChart, uPlot } from "../components/UChart";
 import { connection } from "../lib/connection";
-import { changeClass, formatCompact, formatInteger, formatPercent, formatPrice, formatRate, formatTime } from "../lib/format";
+import { changeClass, formatCompact, formatInteger, formatPercent, formatPrice, formatQuantity, formatRate, formatTick, formatTime } from "../lib/format";
 import { equalWeightedIndex } from "../lib/indicators";
 import { alerts, candleFromRow, fetchAllCandles, market, TICKS, upsertCandle, type Candle } from "../lib/market";
 import { navigate } from "../lib/router";
 import { EventFeed, RollupFeed, timeOf, type Row } from "../lib/store";
 import { streams } from "../lib/streams";
 import { effectiveSpan, resolveRange, timeRange, windowForSpan } from "../lib/time-range";
+
+/** Below this span the index is drawn from 1s quotes instead of 1m candles. */
+const QUOTES_SPAN_MS = 5 * 60_000;
 
 export default function Overview() {
   useEffect(() => {
@@ -55,7 +58,9 @@ function MarketPerformance() {
   const epoch = connection().epoch.value;
   const first = streams.firstEventAt(TICKS);
   const known = streams.streams.value !== null;
-  const window = windowForSpan(effectiveSpan(range, Date.now(), first));
+  const span = effectiveSpan(range, Date.now(), first);
+  // A fresh server has only a few minutes: per-second quotes draw a line at once.
+  const window = span <= QUOTES_SPAN_MS ? "1s" : windowForSpan(span);
   const rangeKey = range.mode === "live" ? `live:${range.spanMs}` : `fixed:${range.from}:${range.to}`;
   const plot = useRef<uPlot | null>(null);
   const hasData = useSignal(false);
@@ -85,9 +90,10 @@ function MarketPerformance() {
       for (const [symbol, list] of loaded) bySymbol.set(symbol, list);
       redraw();
       if (range.mode !== "live") return;
-      // Live: follow the open windows of every symbol.
-      const feed = new RollupFeed(["symbol"], 4);
-      const unsubscribe = connection().subscribe(`rollup.${TICKS}.ohlc.${window}`, {}, feed);
+      // Live: follow the open windows of every symbol (the shared quotes feed for 1s).
+      const shared = window === "1s";
+      const feed = shared ? market.feed : new RollupFeed(["symbol"], 4);
+      const unsubscribe = shared ? () => {} : connection().subscribe(`rollup.${TICKS}.ohlc.${window}`, {}, feed);
       const stopFlush = feed.onFlush((f) => {
         for (const symbol of f.changedGroups) {
           let list = bySymbol.get(symbol);
@@ -125,7 +131,7 @@ function MarketPerformance() {
           legend: { show: false },
           cursor: { drag: { x: false, y: false } },
           scales: { x: { time: true, range: timeRangeX }, y: { auto: true } },
-          axes: [axis(colors), axis(colors, { values: (_u, ticks) => ticks.map((t) => formatPercent(t, 2)), size: 64 })],
+          axes: [axis(colors), axis(colors, { values: (_u, ticks, _axis, _space, increment) => ticks.map((t) => `${formatTick(t, increment)}%`), size: 70 })],
           series: [
             {},
             {
@@ -171,7 +177,7 @@ function ActivityFeed() {
           id: String(row.id ?? `${symbol}${String(row.ts)}`),
           ts: row.ts,
           symbol,
-          text: `${formatCompact(Number(row.size))} @ ${formatPrice(price)}`,
+          text: `${formatQuantity(Number(row.size))} @ ${formatPrice(price)}`,
           side: previous === undefined ? "flat" : changeClass(price - previous),
         };
       });
