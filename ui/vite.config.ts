@@ -3,7 +3,8 @@
 // proxies the API and the WebSocket to a running `tidewatch serve` on 127.0.0.1:8080.
 import { defineConfig } from "vitest/config";
 
-const backend = process.env.TIDEWATCH_URL ?? "http://127.0.0.1:8080";
+// DEV_API_URL points the proxy elsewhere (not TIDEWATCH_*: the server reads those as configuration).
+const backend = process.env.DEV_API_URL ?? "http://127.0.0.1:8080";
 
 export default defineConfig({
   oxc: {

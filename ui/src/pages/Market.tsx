@@ -39,13 +39,33 @@ export default function Market({ rest }: PageProps) {
         </Card>
         <div class="stack">
           <SentimentGauge symbol={selected} />
-          <Card title="Market alerts" testId="market-alerts">
-            {alerts.alerts.value.length ? <AlertList alerts={alerts.alerts.value} limit={8} /> : <Empty>{alerts.status.value === "unavailable" ? "Alerts are not available on this server yet." : "No alerts so far."}</Empty>}
-          </Card>
+          <MarketAlerts symbol={selected} />
         </div>
       </div>
       <Watchlist symbols={symbols} selected={selected} onSelect={select} />
     </div>
+  );
+}
+
+function MarketAlerts({ symbol }: { symbol: string }) {
+  const onlyThis = useSignal(false);
+  const list = onlyThis.value ? alerts.alerts.value.filter((alert) => alert.symbol === symbol) : alerts.alerts.value;
+  return (
+    <Card
+      title="Market alerts"
+      testId="market-alerts"
+      actions={
+        <button type="button" class={onlyThis.value ? "chip active" : "chip"} onClick={() => (onlyThis.value = !onlyThis.value)} title="Show only the selected symbol's alerts">
+          {symbol} only
+        </button>
+      }
+    >
+      {list.length ? (
+        <AlertList alerts={list} limit={8} />
+      ) : (
+        <Empty>{alerts.status.value === "unavailable" ? "Alerts are not available on this server yet." : onlyThis.value ? `No alerts for ${symbol} so far.` : "No alerts so far."}</Empty>
+      )}
+    </Card>
   );
 }
 
