@@ -6,7 +6,7 @@
 // error that names no topic), so with one op in flight every answer is unambiguous.
 
 import { signal, type Signal } from "@preact/signals";
-import { flushFeeds, setFlushScheduler, type Feed, type Row } from "./store";
+import { setFlushScheduler, type Feed, type Row } from "./store";
 
 export type LinkState = "connecting" | "open" | "offline";
 
@@ -383,4 +383,3 @@ export function connection(): LiveConnection {
   return shared;
 }
 
-export { flushFeeds };
