@@ -1,0 +1,26 @@
+//! Commerce domain: a shop's products, suppliers, customers and orders turned into the
+//! analytics of a retail dashboard: a fraud score for every transaction, a daily demand
+//! forecast per product, supplier scores and reorder suggestions.
+//!
+//! The logic modules are pure functions and state machines over the plain records of
+//! [`model`]; they know nothing of storage or HTTP, so they are tested with hand-checked
+//! cases and measured on the simulator's labelled data (`tests/quality.rs`).
+//!
+//! Layout:
+//! - [`model`]: products, suppliers and offers, customers, order requests.
+//! - [`fraud`]: the per-customer fraud scorer (velocity, amount z-score, unusual hour,
+//!   new customer with a large amount, region mismatch) and its verdicts with evidence.
+//! - [`forecast`]: daily demand forecast (additive Holt-Winters, weekly season) with 95 %
+//!   intervals and a backtest against the seasonal-naive baseline.
+//! - [`reorder`]: supplier scores (price 40 %, reliability 35 %, delivery 25 %) and the
+//!   order-up-to reorder quantity with safety stock.
+
+pub mod forecast;
+pub mod fraud;
+pub mod model;
+pub mod reorder;
+
+pub use forecast::{Forecast, ForecastPoint, forecast};
+pub use fraud::{FraudConfig, FraudReason, FraudScorer, FraudVerdict, TxFacts};
+pub use model::{Customer, OrderRequest, Product, Supplier, SupplierOffer};
+pub use reorder::{ReorderInput, ReorderPlan, SupplierScore, reorder, score_suppliers};
