@@ -11,10 +11,18 @@
 //!   `amount_z`. The sample stddev is floored at `amount_min_cv * mean`, so a customer who
 //!   always spends the same is not flagged for a slightly larger basket. Only large amounts
 //!   count: a small one is not suspicious.
-//! - **unusual_hour**: under `unusual_hour_share` of the baseline's transactions fell within
-//!   an hour of this one's hour of day (UTC; the three hourly bins around it, wrapping at
-//!   midnight), with at least `hour_min_history` in the baseline. A habit is a habit
-//!   whatever the customer's time zone, so hours stay in UTC.
+//! - **unusual_hour**: the share of transactions within an hour of this one's hour of day
+//!   (UTC; the three hourly bins around it, wrapping at midnight) is under
+//!   `unusual_hour_share`. The share is the customer's own once they have
+//!   `hour_min_history` baseline transactions; until then the whole shop's share stands in
+//!   for the ones missing: `share = (near + w * shop_share) / (n + w)` with
+//!   `w = hour_min_history - n`, `near` of the customer's `n` baseline transactions being
+//!   within the hour. A new customer is thus judged by when the shop is busy, a regular one
+//!   by their own habit. The shop's share needs `shop_min_history` baseline transactions
+//!   shop-wide (their hours are counted, the counts halved whenever they pass 100 000, so
+//!   the pattern follows the shop); before that, only customers with `hour_min_history`
+//!   are judged. A habit is a habit whatever the customer's time zone, so hours stay in
+//!   UTC.
 //! - **new_customer_large_amount**: the account is younger than `new_customer_days` (a
 //!   sign-up after the transaction counts as new) and the amount is at least
 //!   `new_customer_amount`.
@@ -62,10 +70,13 @@ pub struct FraudConfig {
     pub amount_min_cv: f64,
     /// Baseline transactions needed before amounts are judged.
     pub min_history: usize,
-    /// Baseline transactions needed before hours are judged.
+    /// Baseline transactions from which a customer's hours are judged by their own habit
+    /// alone (the shop's pattern fills in for the missing ones before).
     pub hour_min_history: usize,
-    /// Share of the baseline within an hour of this one's hour below which it is unusual.
+    /// Share of transactions within an hour of this one's hour below which it is unusual.
     pub unusual_hour_share: f64,
+    /// Baseline transactions shop-wide before the shop's hour pattern is used.
+    pub shop_min_history: usize,
     /// Newest unsuspicious transactions kept per customer as the baseline.
     pub history: usize,
     /// Accounts younger than this are new.
@@ -82,11 +93,12 @@ impl Default for FraudConfig {
         FraudConfig {
             velocity_window: WindowWidth::constant::<600>(),
             velocity_count: 3,
-            amount_z: 3.0,
+            amount_z: 4.0,
             amount_min_cv: 0.25,
             min_history: 5,
             hour_min_history: 10,
             unusual_hour_share: 0.05,
+            shop_min_history: 200,
             history: 100,
             new_customer_days: 7.0,
             new_customer_amount: 500.0,
@@ -168,11 +180,33 @@ struct CustomerHistory {
     hour_counts: [u32; 24],
 }
 
+/// Shop-wide hour counts are halved when their total passes this.
+const SHOP_HOURS_MAX_TOTAL: u64 = 100_000;
+
+/// Baseline transactions of the whole shop per UTC hour: the prior of unusual hours.
+#[derive(Debug, Default)]
+struct ShopHours {
+    counts: [u64; 24],
+    total: u64,
+}
+
+impl ShopHours {
+    fn add(&mut self, hour: usize) {
+        self.counts[hour] += 1;
+        self.total += 1;
+        if self.total > SHOP_HOURS_MAX_TOTAL {
+            self.counts.iter_mut().for_each(|c| *c /= 2);
+            self.total = self.counts.iter().sum();
+        }
+    }
+}
+
 /// Scores transactions against each customer's history (module doc).
 #[derive(Debug)]
 pub struct FraudScorer {
     config: FraudConfig,
     customers: HashMap<String, CustomerHistory>,
+    shop_hours: ShopHours,
 }
 
 impl FraudScorer {
@@ -180,6 +214,7 @@ impl FraudScorer {
         FraudScorer {
             config,
             customers: HashMap::new(),
+            shop_hours: ShopHours::default(),
         }
     }
 
@@ -208,7 +243,7 @@ impl FraudScorer {
         if let Some(amount) = amount {
             reasons.extend(amount_zscore(config, history, amount));
         }
-        reasons.extend(unusual_hour(config, history, hour));
+        reasons.extend(unusual_hour(config, history, &self.shop_hours, hour));
         if let Some(amount) = amount {
             reasons.extend(new_customer_large_amount(config, tx, amount));
         }
@@ -225,6 +260,7 @@ impl FraudScorer {
         if !suspicious && let Some(amount) = amount {
             history.baseline.push_back((amount, hour));
             history.hour_counts[hour] += 1;
+            self.shop_hours.add(hour);
             while history.baseline.len() > config.history.max(1) {
                 if let Some((_, old_hour)) = history.baseline.pop_front() {
                     history.hour_counts[old_hour] = history.hour_counts[old_hour].saturating_sub(1);
@@ -328,17 +364,22 @@ fn amount_zscore(
 fn unusual_hour(
     config: &FraudConfig,
     history: &CustomerHistory,
+    shop: &ShopHours,
     hour: usize,
 ) -> Option<FraudReason> {
+    let near_hours = [23, 0, 1].map(|offset| (hour + offset) % 24);
     let n = history.baseline.len();
-    if n < config.hour_min_history.max(1) {
-        return None;
-    }
-    let near: u32 = [23, 0, 1]
-        .iter()
-        .map(|offset| history.hour_counts[(hour + offset) % 24])
-        .sum();
-    let share = f64::from(near) / n as f64;
+    let near: u32 = near_hours.iter().map(|&h| history.hour_counts[h]).sum();
+    let shop_share = (shop.total >= config.shop_min_history.max(1) as u64).then(|| {
+        near_hours.iter().map(|&h| shop.counts[h]).sum::<u64>() as f64 / shop.total as f64
+    });
+    let missing = config.hour_min_history.max(1).saturating_sub(n);
+    let (prior_weight, prior_share) = match shop_share {
+        _ if missing == 0 => (0.0, 0.0),
+        Some(share) => (missing as f64, share),
+        None => return None,
+    };
+    let share = (f64::from(near) + prior_weight * prior_share) / (n as f64 + prior_weight);
     if share >= config.unusual_hour_share {
         return None;
     }
@@ -351,16 +392,19 @@ fn unusual_hour(
         .collect();
     by_count.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let usual_hours: Vec<usize> = by_count.iter().take(3).map(|&(h, _)| h).collect();
+    let customer_share = (n > 0).then(|| f64::from(near) / n as f64);
     Some(FraudReason {
         code: UNUSUAL_HOUR,
         weight: config.weights.unusual_hour,
         detail: format!(
-            "{hour:02}:00 UTC: {:.0} % of this customer's last {n} transactions were within an hour of it",
+            "{hour:02}:00 UTC is unusual for this customer: {:.1} % of their orders fall within an hour of it ({n} of their own, the shop's pattern for {missing} more)",
             share * 100.0
         ),
         evidence: json!({
             "hour_utc": hour,
             "share": share,
+            "customer_share": customer_share,
+            "shop_share": shop_share,
             "threshold": config.unusual_hour_share,
             "history": n,
             "usual_hours_utc": usual_hours,
@@ -470,16 +514,16 @@ mod tests {
         habitual(&mut scorer);
         // Baseline: 20 amounts cycling 90, 100, 110 (7x90, 7x100, 6x110): mean 99.5,
         // sample stddev 8.256, floored at 0.25 * 99.5 = 24.875.
-        // 180 is (180 - 99.5) / 24.875 = 3.24 sd above: fires alone, not suspicious.
-        let verdict = scorer.score(&tx(T0 + 20 * DAY + 19 * HOUR, 180.0));
+        // 220 is (220 - 99.5) / 24.875 = 4.84 sd above: fires alone, not suspicious.
+        let verdict = scorer.score(&tx(T0 + 20 * DAY + 19 * HOUR, 220.0));
         assert_eq!(codes(&verdict), [AMOUNT_ZSCORE]);
         let z = verdict.reasons[0].evidence["z"].as_f64().unwrap();
-        assert!((z - 80.5 / 24.875).abs() < 1e-9, "{z}");
+        assert!((z - 120.5 / 24.875).abs() < 1e-9, "{z}");
         assert_eq!(verdict.reasons[0].evidence["history"], 20);
         assert!(!verdict.suspicious);
-        // 180 was learnt (one signal is not suspicious): mean 103.33, sample stddev 19.32,
-        // floored at 25.83; 170 is 2.58 sd above: not large.
-        let verdict = scorer.score(&tx(T0 + 21 * DAY + 19 * HOUR, 170.0));
+        // 220 was learnt (one signal is not suspicious): mean 105.24, sample stddev 27.50;
+        // 200 is 3.45 sd above: not large.
+        let verdict = scorer.score(&tx(T0 + 21 * DAY + 19 * HOUR, 200.0));
         assert!(verdict.reasons.is_empty(), "{verdict:?}");
     }
 
@@ -595,6 +639,43 @@ mod tests {
         let second = scorer.score(&abroad(T0 + MINUTE, -5.0));
         assert_eq!(codes(&second), [VELOCITY, REGION_MISMATCH]);
         assert_eq!(second.score, 1.0);
+    }
+
+    #[test]
+    fn until_a_customer_has_a_habit_the_shops_hours_stand_in() {
+        let mut scorer = FraudScorer::new(FraudConfig::default());
+        // 30 customers with 10 orders each, all in the evening: the shop's pattern.
+        for customer in 0..30 {
+            for day in 0..10 {
+                let verdict = scorer.score(&TxFacts {
+                    customer_id: format!("regular-{customer}"),
+                    ..tx(T0 + day * DAY + (18 + customer % 3) * HOUR, 100.0)
+                });
+                assert!(!verdict.suspicious);
+            }
+        }
+        let newcomer = |ts: i64| TxFacts {
+            customer_id: "newcomer".to_owned(),
+            ..tx(ts, 100.0)
+        };
+        // No history of their own: 03:00 is unusual for the shop, so for them.
+        let night = scorer.score(&newcomer(T0 + 20 * DAY + 3 * HOUR));
+        assert_eq!(codes(&night), [UNUSUAL_HOUR]);
+        assert_eq!(night.reasons[0].evidence["history"], 0);
+        assert_eq!(night.reasons[0].evidence["shop_share"], 0.0);
+        assert!(
+            scorer
+                .score(&newcomer(T0 + 21 * DAY + 19 * HOUR))
+                .reasons
+                .is_empty()
+        );
+        // A night owl: after five nights and one evening of their own, the share near
+        // 03:00 is (5 + 4 * 0) / (6 + 4) = 0.5: usual.
+        for day in 22..26 {
+            scorer.score(&newcomer(T0 + day * DAY + 3 * HOUR));
+        }
+        let owl = scorer.score(&newcomer(T0 + 27 * DAY + 3 * HOUR));
+        assert!(owl.reasons.is_empty(), "{owl:?}");
     }
 
     #[test]

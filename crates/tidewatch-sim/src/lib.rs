@@ -10,6 +10,7 @@
 //!
 //! Layout:
 //! - [`backfill`]: a span of simulated history committed through the ingest path.
+//! - [`commerce`]: a shop's catalog and orders with labelled fraud.
 //! - [`generator`]: the [`Generator`] trait and [`Simulator`], the set of generators.
 //! - [`ids`]: event ids for generated batches, cheaply.
 //! - [`market`]: equities and crypto ticks with labelled anomalies.
@@ -17,10 +18,12 @@
 //!   last stored prices a restarted feed resumes from.
 
 pub mod backfill;
+pub mod commerce;
 pub mod generator;
 pub mod ids;
 pub mod market;
 pub mod runner;
 
+pub use commerce::{CommerceConfig, CommerceGenerator};
 pub use generator::{Generator, Simulator, StreamDeclaration};
 pub use market::{AnomalyKind, AnomalyLabel, MarketConfig, MarketGenerator};
