@@ -56,6 +56,8 @@ pub const BETAS: [f64; 4] = [0.0, 0.005, 0.02, 0.05];
 pub const GAMMAS: [f64; 4] = [0.02, 0.05, 0.1, 0.2];
 pub const PHIS: [f64; 3] = [0.9, 0.98, 1.0];
 pub const BACKTEST_FOLDS: usize = 4;
+/// Longest horizon forecast, in days; longer requests are cut to it.
+pub const MAX_HORIZON: usize = 366;
 /// Two-sided 95 % normal quantile.
 const Z_95: f64 = 1.959_963_984_540_054;
 
@@ -90,10 +92,11 @@ pub struct ForecastPoint {
     pub upper: f64,
 }
 
-/// Forecasts `horizon` days of demand from `daily_demand` (oldest first, one value per
-/// day, the last being the most recent complete day). Method and formulas in the module
-/// doc.
+/// Forecasts `horizon` days of demand (at most [`MAX_HORIZON`]) from `daily_demand`
+/// (oldest first, one value per day, the last being the most recent complete day).
+/// Method and formulas in the module doc.
 pub fn forecast(daily_demand: &[f64], horizon: usize) -> Forecast {
+    let horizon = horizon.min(MAX_HORIZON);
     let history: Vec<f64> = daily_demand
         .iter()
         .map(|&y| if y.is_finite() { y.max(0.0) } else { 0.0 })
@@ -468,6 +471,7 @@ mod tests {
         assert_eq!(empty.method, METHOD_NONE);
         assert!(empty.points.iter().all(|p| p.mean == 0.0 && p.upper == 0.0));
         assert!(forecast(&[1.0; 30], 0).points.is_empty());
+        assert_eq!(forecast(&[1.0; 30], usize::MAX).points.len(), MAX_HORIZON);
     }
 
     #[test]

@@ -269,6 +269,11 @@ pub struct CommerceGenerator {
     /// Day (since the epoch) the daily noise was last drawn for.
     noise_day: Option<i64>,
     shop_noise: f64,
+    /// Each product's demand weight on `weights_day` (popularity, weekday, trend, noise).
+    day_weights: Vec<f64>,
+    weights_day: Option<i64>,
+    /// Reused running sums for drawing a product.
+    scratch: Vec<f64>,
     /// Orders already decided for later times (follow-ups, the rest of a fraud burst).
     pending: Vec<Pending>,
     fraud_orders: u64,
@@ -315,6 +320,9 @@ impl CommerceGenerator {
             intraday,
             noise_day: None,
             shop_noise: 0.0,
+            day_weights: Vec::new(),
+            weights_day: None,
+            scratch: Vec::new(),
             pending: Vec::new(),
             fraud_orders: 0,
         };
@@ -350,7 +358,17 @@ impl CommerceGenerator {
         while slice_start < to {
             let slice_end =
                 (slice_start - slice_start.rem_euclid(MS_PER_HOUR) + MS_PER_HOUR).min(to);
-            self.advance_noise(slice_start.div_euclid(MS_PER_DAY));
+            let day = slice_start.div_euclid(MS_PER_DAY);
+            self.advance_noise(day);
+            if self.weights_day != Some(day) {
+                let (weekday, start) = (weekday(slice_start), self.config.start);
+                self.day_weights = self
+                    .products
+                    .iter()
+                    .map(|p| product_weight(p, day, weekday, start))
+                    .collect();
+                self.weights_day = Some(day);
+            }
             self.generate_slice(slice_start, slice_end);
             slice_start = slice_end;
         }
@@ -358,20 +376,18 @@ impl CommerceGenerator {
         // gone (the caller skipped that time).
         self.pending.sort_by_key(|p| p.ts);
         let due = self.pending.partition_point(|p| p.ts < to);
-        let mut orders: Vec<(OrderRequest, bool)> = self
+        let orders: Vec<(OrderRequest, bool)> = self
             .pending
             .drain(..due)
             .filter(|p| p.ts >= from)
             .map(|p| (p.order, p.fraud))
             .collect();
         self.fraud_orders += orders.iter().filter(|(_, fraud)| *fraud).count() as u64;
-        orders.shrink_to_fit();
         orders
     }
 
     fn generate_slice(&mut self, from: TimestampMs, to: TimestampMs) {
         let seconds = (to - from) as f64 / 1000.0;
-        let day = from.div_euclid(MS_PER_DAY);
         let weekday = weekday(from);
         let hour = hour_of(from);
         let days_since_start = (from - self.config.start) as f64 / MS_PER_DAY as f64;
@@ -382,7 +398,7 @@ impl CommerceGenerator {
         let honest = poisson(&mut self.rng, shop_level * self.intraday[hour] * seconds);
         for _ in 0..honest {
             let ts = self.rng.random_range(from..to);
-            self.honest_order(ts, day, weekday);
+            self.honest_order(ts);
         }
         let fraud_rate = self.config.fraud_rate.clamp(0.0, 0.5);
         if fraud_rate > 0.0 {
@@ -421,7 +437,7 @@ impl CommerceGenerator {
         self.noise_day = Some(self.noise_day.map_or(day, |last| last.max(day)));
     }
 
-    fn honest_order(&mut self, ts: TimestampMs, day: i64, weekday: usize) {
+    fn honest_order(&mut self, ts: TimestampMs) {
         let hour = hour_of(ts);
         let Some(customer) =
             self.draw_signed_up(ts, |g| pick(&mut g.rng, &g.customers_by_hour[hour]))
@@ -429,20 +445,7 @@ impl CommerceGenerator {
             return;
         };
         let splurge = self.rng.random_bool(SPLURGE_SHARE);
-        let weights: Vec<f64> = {
-            let c = &self.customers[customer];
-            let affinity = if splurge {
-                &c.category_affinity
-            } else {
-                &c.affinity
-            };
-            self.products
-                .iter()
-                .zip(affinity)
-                .map(|(p, a)| a * product_weight(p, day, weekday, self.config.start))
-                .collect()
-        };
-        let Some(product) = pick(&mut self.rng, &cumulative(weights.iter().copied())) else {
+        let Some(product) = self.pick_product(customer, |_| true, splurge) else {
             return;
         };
         let quantity = self.honest_quantity(product);
@@ -467,20 +470,10 @@ impl CommerceGenerator {
         if follow_up {
             // Something forgotten: a cheaper item of the same habits, minutes later.
             let later = ts + self.rng.random_range(MS_PER_MINUTE..12 * MS_PER_MINUTE);
-            let c = &self.customers[customer];
-            let cheaper: Vec<f64> = self
-                .products
-                .iter()
-                .zip(&c.affinity)
-                .map(|(p, a)| {
-                    if p.record.price <= c.spending {
-                        a * product_weight(p, day, weekday, self.config.start)
-                    } else {
-                        0.0
-                    }
-                })
-                .collect();
-            if let Some(product) = pick(&mut self.rng, &cumulative(cheaper.iter().copied())) {
+            let spending = self.customers[customer].spending;
+            if let Some(product) =
+                self.pick_product(customer, |p| p.record.price <= spending, false)
+            {
                 let order = self.order(customer, product, 1, later, region, payment);
                 self.pending.push(Pending {
                     ts: later,
@@ -489,6 +482,31 @@ impl CommerceGenerator {
                 });
             }
         }
+    }
+
+    /// A product for `customer` among those matching `keep`, by today's demand weights
+    /// times the customer's affinity (its category part only for a splurge).
+    fn pick_product(
+        &mut self,
+        customer: usize,
+        keep: impl Fn(&SimProduct) -> bool,
+        splurge: bool,
+    ) -> Option<usize> {
+        let c = &self.customers[customer];
+        let affinity = if splurge {
+            &c.category_affinity
+        } else {
+            &c.affinity
+        };
+        self.scratch.clear();
+        let mut total = 0.0;
+        for ((product, base), a) in self.products.iter().zip(&self.day_weights).zip(affinity) {
+            if keep(product) {
+                total += base * a;
+            }
+            self.scratch.push(total);
+        }
+        pick(&mut self.rng, &self.scratch)
     }
 
     fn honest_quantity(&mut self, product: usize) -> i64 {
