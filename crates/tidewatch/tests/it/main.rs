@@ -10,3 +10,4 @@ mod market;
 mod ops;
 mod support;
 mod websocket;
+mod wsclient;

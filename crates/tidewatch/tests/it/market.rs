@@ -4,13 +4,11 @@
 //! and bad parameters.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::support::*;
+use crate::wsclient::*;
 
 const TICKS: &str = "/api/v1/streams/market.ticks/events";
 
@@ -306,37 +304,16 @@ async fn candles_and_indicators_equal_a_recomputation_including_late_and_out_of_
     assert_eq!(all["sentiment"].as_array().unwrap().len(), 1);
 }
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn next_json(socket: &mut Socket) -> Value {
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("a message within 10 s")
-            .expect("socket open")
-            .expect("valid frame");
-        if let Message::Text(text) = frame {
-            return serde_json::from_str(&text).unwrap();
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_price_spike_raises_an_alert_kept_by_the_api_and_pushed_live() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
-    let (mut socket, _) = tokio_tungstenite::connect_async(server.ws_url())
-        .await
-        .unwrap();
-    socket
-        .send(Message::Text(
-            json!({"op": "subscribe", "topic": "stream.alerts", "filter": {"domain": "market"}})
-                .to_string()
-                .into(),
-        ))
-        .await
-        .unwrap();
+    let mut socket = connect(&server).await;
+    send(
+        &mut socket,
+        json!({"op": "subscribe", "topic": "stream.alerts", "filter": {"domain": "market"}}),
+    )
+    .await;
     let snapshot = next_json(&mut socket).await;
     assert_eq!(snapshot["type"], "snapshot", "{snapshot}");
     assert_eq!(snapshot["data"], json!([]));
