@@ -108,3 +108,39 @@ impl From<tidewatch_market::Error> for ApiError {
         }
     }
 }
+
+impl From<tidewatch_commerce::Error> for ApiError {
+    fn from(e: tidewatch_commerce::Error) -> Self {
+        use tidewatch_commerce::Error as E;
+        let message = e.to_string();
+        match e {
+            E::Engine(e) => e.into(),
+            E::InvalidRequest(message) => ApiError::bad_request(message),
+            E::Invalid { details, .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_transaction",
+                message,
+            )
+            .with_details(details),
+            E::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, "not_found", message),
+            E::InsufficientStock {
+                product_id,
+                requested,
+                available,
+            } => ApiError::new(StatusCode::CONFLICT, "insufficient_stock", message).with_details(
+                json!({"product_id": product_id, "requested": requested, "available": available}),
+            ),
+            E::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+            E::Store {
+                retryable: true, ..
+            } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                message,
+            ),
+            E::Store { .. } | E::Migration(_) | E::Internal(_) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+            }
+        }
+    }
+}

@@ -2,6 +2,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use tidewatch_commerce::Commerce;
 use tidewatch_engine::Engine;
 use tidewatch_market::Market;
 use tokio_util::sync::CancellationToken;
@@ -16,6 +17,8 @@ pub struct AppState {
     engine: Arc<OnceLock<Arc<Engine>>>,
     /// The market domain, attached right after recovery.
     market: Arc<OnceLock<Arc<Market>>>,
+    /// The commerce domain, opened (with its metadata store) right after recovery.
+    commerce: Arc<OnceLock<Arc<Commerce>>>,
     pub config: Arc<ServerConfig>,
     /// Cancelled at shutdown, so WebSocket sessions close cleanly.
     pub shutdown: CancellationToken,
@@ -26,6 +29,7 @@ impl AppState {
         AppState {
             engine: Arc::new(OnceLock::new()),
             market: Arc::new(OnceLock::new()),
+            commerce: Arc::new(OnceLock::new()),
             config: Arc::new(config),
             shutdown,
         }
@@ -52,5 +56,13 @@ impl AppState {
 
     pub fn market(&self) -> Result<&Arc<Market>, ApiError> {
         self.market.get().ok_or_else(ApiError::not_ready)
+    }
+
+    pub fn set_commerce(&self, commerce: Arc<Commerce>) {
+        let _ = self.commerce.set(commerce);
+    }
+
+    pub fn commerce(&self) -> Result<&Arc<Commerce>, ApiError> {
+        self.commerce.get().ok_or_else(ApiError::not_ready)
     }
 }

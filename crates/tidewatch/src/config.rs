@@ -7,6 +7,7 @@ use std::path::Path;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use tidewatch_commerce::CommerceConfig;
 use tidewatch_connect::BinanceConfig;
 use tidewatch_engine::EngineConfig;
 use tidewatch_market::MarketConfig;
@@ -21,6 +22,7 @@ pub(crate) struct Config {
     pub(crate) engine: EngineConfig,
     pub(crate) log: LogConfig,
     pub(crate) market: MarketConfig,
+    pub(crate) commerce: CommerceConfig,
     pub(crate) connectors: ConnectorsConfig,
 }
 

@@ -1,11 +1,14 @@
-//! The domains attached to an engine once it has recovered: the shared alerts writer and
-//! the market domain. Every command that writes events (serve, backfill) starts them, so
+//! The domains attached to an engine once it has recovered: the shared alerts writer, the
+//! market domain and (for `serve` and `import`) the commerce domain with its metadata
+//! store and refresh jobs. Every command that writes events starts what it needs here, so
 //! the same analytics and alerts follow whichever way events arrive.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
 use tidewatch_alerts::AlertSink;
+use tidewatch_commerce::{Commerce, CommerceConfig};
 use tidewatch_engine::Engine;
 use tidewatch_market::{Market, MarketConfig};
 use tokio::task::JoinHandle;
@@ -13,7 +16,11 @@ use tokio_util::sync::CancellationToken;
 
 pub(crate) struct Domains {
     pub(crate) market: Arc<Market>,
+    /// Opened by [`Domains::open_commerce`]; commands without a use for it skip it.
+    pub(crate) commerce: Option<Arc<Commerce>>,
+    sink: AlertSink,
     alerts_writer: JoinHandle<()>,
+    commerce_jobs: Option<JoinHandle<()>>,
     stop: CancellationToken,
 }
 
@@ -28,19 +35,56 @@ impl Domains {
             alerts,
             stop.clone(),
         ));
-        let market = Market::attach(Arc::clone(engine), market, sink)
+        let market = Market::attach(Arc::clone(engine), market, sink.clone())
             .context("attaching the market domain")?;
         Ok(Domains {
             market: Arc::new(market),
+            commerce: None,
+            sink,
             alerts_writer,
+            commerce_jobs: None,
             stop,
         })
     }
 
-    /// Writes the alerts still queued. Call it after the last event is ingested and
-    /// before the engine closes.
+    /// Opens the commerce domain (`<data_dir>/commerce.db`, recovery of interrupted
+    /// transactions, the fraud scorer's warm-up); with `jobs`, also its scheduled refreshes.
+    pub(crate) async fn open_commerce(
+        &mut self,
+        engine: &Arc<Engine>,
+        data_dir: &Path,
+        config: &CommerceConfig,
+        jobs: bool,
+    ) -> anyhow::Result<Arc<Commerce>> {
+        let commerce = Commerce::open(
+            Arc::clone(engine),
+            data_dir,
+            config.clone(),
+            self.sink.clone(),
+        )
+        .await
+        .context("opening the commerce domain")?;
+        let commerce = Arc::new(commerce);
+        if jobs {
+            self.commerce_jobs = Some(tidewatch_commerce::jobs::spawn(
+                Arc::clone(&commerce),
+                self.stop.clone(),
+            ));
+        }
+        self.commerce = Some(Arc::clone(&commerce));
+        Ok(commerce)
+    }
+
+    /// Stops the jobs, closes the metadata store and writes the alerts still queued. Call
+    /// it after the last event is ingested and before the engine closes.
     pub(crate) async fn stop(self) {
         self.stop.cancel();
+        if let Some(jobs) = self.commerce_jobs {
+            let _ = jobs.await;
+        }
+        if let Some(commerce) = &self.commerce {
+            commerce.close().await;
+        }
         let _ = self.alerts_writer.await;
     }
 }

@@ -3,6 +3,7 @@
 mod backfill;
 mod config;
 mod domains;
+mod import;
 mod simulate;
 
 use std::net::SocketAddr;
@@ -45,6 +46,8 @@ enum Command {
     /// Run it while no server uses the directory; then `serve --demo` continues the
     /// prices where the history ends.
     Backfill(backfill::BackfillArgs),
+    /// Import data from files into a data directory (run it while no server uses it).
+    Import(import::ImportArgs),
 }
 
 #[derive(clap::Args)]
@@ -132,6 +135,7 @@ fn main() -> anyhow::Result<()> {
             runtime()?.block_on(simulate::run(args))
         }
         Command::Backfill(args) => backfill::main(args),
+        Command::Import(args) => import::main(args),
     }
 }
 
@@ -187,8 +191,12 @@ async fn serve(config: Config, demo: Option<MarketConfig>) -> anyhow::Result<()>
             return Err(e).context("opening the data directory");
         }
     };
-    let domains = domains::Domains::start(&engine, &config.market)?;
+    let mut domains = domains::Domains::start(&engine, &config.market)?;
     state.set_market(Arc::clone(&domains.market));
+    let commerce = domains
+        .open_commerce(&engine, &config.engine.data_dir, &config.commerce, true)
+        .await?;
+    state.set_commerce(Arc::clone(&commerce));
     state.set_engine(Arc::clone(&engine));
     info!(elapsed_ms = engine.recovery().elapsed_ms, "ready");
 

@@ -7,9 +7,14 @@
 //! | `GET, POST /api/v1/streams/{stream}/events` | [`events`] |
 //! | `POST /api/v1/streams/{stream}/rollups`, `GET .../rollups/{rollup}` | [`rollups`] |
 //! | `GET /api/v1/market/{symbols, quote/{symbol}, candles, sentiment, alerts}` | [`market`] |
+//! | `GET, POST /api/v1/transactions`, `GET .../suspicious`, `GET .../{id}` | [`commerce`] |
+//! | `GET /api/v1/{products, products/{id}, customers, suppliers, purchase-orders}` | [`commerce`] |
+//! | `GET /api/v1/inventory/{low-stock, predictions/{product_id}, reorder-suggestions}`, `POST .../reorder-suggestions/{refresh, {id}/approve}` | [`commerce`] |
+//! | `GET /api/v1/dashboard/overview`, `GET /api/v1/analytics/{hourly-sales, top-products, customer-segments, category-performance}` | [`commerce`] |
 //! | `GET /api/v1/ws` | [`crate::ws`] |
 
 pub mod body;
+pub mod commerce;
 pub mod events;
 pub mod market;
 pub mod ops;
@@ -37,6 +42,39 @@ pub fn router(state: AppState) -> Router {
         .route("/market/candles", get(market::candles))
         .route("/market/sentiment", get(market::sentiment))
         .route("/market/alerts", get(market::alerts))
+        .route("/transactions", get(commerce::list).post(commerce::create))
+        .route("/transactions/suspicious", get(commerce::suspicious))
+        .route("/transactions/{id}", get(commerce::transaction))
+        .route("/products", get(commerce::products))
+        .route("/products/{id}", get(commerce::product))
+        .route("/customers", get(commerce::customers))
+        .route("/suppliers", get(commerce::suppliers))
+        .route("/purchase-orders", get(commerce::purchase_orders))
+        .route("/inventory/low-stock", get(commerce::low_stock))
+        .route(
+            "/inventory/predictions/{product_id}",
+            get(commerce::prediction),
+        )
+        .route("/inventory/reorder-suggestions", get(commerce::suggestions))
+        .route(
+            "/inventory/reorder-suggestions/refresh",
+            post(commerce::refresh),
+        )
+        .route(
+            "/inventory/reorder-suggestions/{id}/approve",
+            post(commerce::approve),
+        )
+        .route("/dashboard/overview", get(commerce::overview))
+        .route("/analytics/hourly-sales", get(commerce::hourly_sales))
+        .route("/analytics/top-products", get(commerce::top_products))
+        .route(
+            "/analytics/customer-segments",
+            get(commerce::customer_segments),
+        )
+        .route(
+            "/analytics/category-performance",
+            get(commerce::category_performance),
+        )
         .route("/ws", get(crate::ws::upgrade))
         .fallback(ops::not_found);
     Router::new()

@@ -4,6 +4,7 @@
 mod api;
 mod backfill;
 mod bad_input;
+mod commerce;
 mod demo;
 mod durability;
 mod market;
