@@ -360,7 +360,7 @@ impl Commerce {
     pub async fn import(
         self: &Arc<Self>,
         files: &ImportFiles,
-        progress: &mut dyn FnMut(ImportProgress),
+        progress: &mut (dyn FnMut(ImportProgress) + Send),
     ) -> Result<ImportSummary, ImportError> {
         let mut problems = Vec::new();
         let parsed = self.read_files(files, &mut problems, progress);
@@ -388,33 +388,121 @@ impl Commerce {
             .filter(|t| !duplicates.contains(&t.id))
             .collect();
         transactions.sort_by(|a, b| a.ts.cmp(&b.ts).then_with(|| a.id.cmp(&b.id)));
-        let created_ms = now_ms();
-        let write = CatalogWrite {
+        let catalog = CatalogWrite {
             suppliers: parsed.suppliers.iter().map(|(_, s)| s.clone()).collect(),
             products: parsed.products.iter().map(|(_, p)| p.clone()).collect(),
             offers: parsed.offers.iter().map(|(_, o)| o.clone()).collect(),
             customers: parsed.customers.iter().map(|(_, c)| c.clone()).collect(),
-            ledger: transactions
-                .iter()
-                .map(|t| LedgerEntry {
-                    id: t.id.clone(),
-                    ts: t.ts,
-                    customer_id: t.customer_id.clone(),
-                    product_id: t.product_id.clone(),
-                    quantity: t.quantity,
-                    reserved: 0,
-                    state: LedgerState::Pending,
-                    created_ms,
-                })
-                .collect(),
+            ledger: Vec::new(),
         };
-        self.store.write_catalog(&write).await?;
+        let (written, suspicious) = self
+            .write_history(catalog, &transactions, &products, &customers, progress)
+            .await?;
+        summary.transactions = written;
+        summary.suspicious = suspicious;
+        Ok(summary)
+    }
+
+    /// Seeds a catalog and its order history (the demo): written like an import, history
+    /// that does not change stock. Orders naming an unknown product or customer, or an id
+    /// already stored, are skipped.
+    pub async fn seed(
+        self: &Arc<Self>,
+        catalog: CatalogWrite,
+        history: &[OrderRequest],
+    ) -> Result<ImportSummary, ImportError> {
+        let mut products: HashMap<String, Product> = self
+            .store
+            .products()
+            .await?
+            .into_iter()
+            .map(|p| (p.id.clone(), p))
+            .collect();
+        products.extend(catalog.products.iter().map(|p| (p.id.clone(), p.clone())));
+        let mut customers: HashMap<String, Customer> = self
+            .store
+            .customers()
+            .await?
+            .into_iter()
+            .map(|c| (c.id.clone(), c))
+            .collect();
+        customers.extend(catalog.customers.iter().map(|c| (c.id.clone(), c.clone())));
+        let now = now_ms();
+        let rows: Vec<TxRow> = history
+            .iter()
+            .filter(|o| {
+                products.contains_key(&o.product_id) && customers.contains_key(&o.customer_id)
+            })
+            .filter(|o| (1..=MAX_QUANTITY).contains(&o.quantity))
+            .map(|o| TxRow {
+                line: 0,
+                id: o
+                    .id
+                    .as_deref()
+                    .and_then(parse_id)
+                    .map_or_else(|| format_id(assign_id()), format_id),
+                ts: o.ts.unwrap_or(now).min(now),
+                customer_id: o.customer_id.clone(),
+                product_id: o.product_id.clone(),
+                quantity: o.quantity,
+                unit_price: None,
+                region: Some(o.region.clone()).filter(|r| !r.is_empty()),
+                payment_method: Some(o.payment_method.clone()).filter(|p| !p.is_empty()),
+            })
+            .collect();
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let known: HashSet<String> = self.store.known_ids(&ids).await?.into_iter().collect();
+        let mut fresh: Vec<&TxRow> = rows.iter().filter(|r| !known.contains(&r.id)).collect();
+        fresh.sort_by(|a, b| a.ts.cmp(&b.ts).then_with(|| a.id.cmp(&b.id)));
+        let mut summary = ImportSummary {
+            suppliers: catalog.suppliers.len(),
+            offers: catalog.offers.len(),
+            products: catalog.products.len(),
+            customers: catalog.customers.len(),
+            duplicates: known.len(),
+            ..ImportSummary::default()
+        };
+        let (written, suspicious) = self
+            .write_history(catalog, &fresh, &products, &customers, &mut |_| {})
+            .await?;
+        summary.transactions = written;
+        summary.suspicious = suspicious;
+        Ok(summary)
+    }
+
+    /// Writes `catalog` and the ledger rows of `transactions` in one database transaction,
+    /// then the transactions (scored in time order) to the stream in chunks, each
+    /// confirmed once durable; raises the alerts of the suspicious ones. Returns the
+    /// transactions written and how many were suspicious.
+    async fn write_history(
+        &self,
+        mut catalog: CatalogWrite,
+        transactions: &[&TxRow],
+        products: &HashMap<String, Product>,
+        customers: &HashMap<String, Customer>,
+        progress: &mut (dyn FnMut(ImportProgress) + Send),
+    ) -> Result<(usize, usize), ImportError> {
+        let created_ms = now_ms();
+        catalog.ledger = transactions
+            .iter()
+            .map(|t| LedgerEntry {
+                id: t.id.clone(),
+                ts: t.ts,
+                customer_id: t.customer_id.clone(),
+                product_id: t.product_id.clone(),
+                quantity: t.quantity,
+                reserved: 0,
+                state: LedgerState::Pending,
+                created_ms,
+            })
+            .collect();
+        self.store.write_catalog(&catalog).await?;
 
         // Only now, with the store's part committed, the events.
         let mut events = Vec::with_capacity(transactions.len());
         let mut facts = Vec::with_capacity(transactions.len());
         let mut orders = Vec::with_capacity(transactions.len());
-        for t in &transactions {
+        for t in transactions {
             let (Some(product), Some(customer)) =
                 (products.get(&t.product_id), customers.get(&t.customer_id))
             else {
@@ -496,23 +584,23 @@ impl Commerce {
                 total,
             });
         }
+        let mut suspicious = 0;
         for ((order, _, _, unit_price), verdict) in orders.iter().zip(&verdicts) {
             if verdict.suspicious {
-                summary.suspicious += 1;
+                suspicious += 1;
                 let id = order.id.clone().unwrap_or_default();
                 let amount = unit_price * order.quantity as f64;
                 self.raise_fraud_alert(&id, order.ts.unwrap_or_default(), order, amount, verdict);
             }
         }
-        summary.transactions = written;
-        Ok(summary)
+        Ok((written, suspicious))
     }
 
     fn read_files(
         &self,
         files: &ImportFiles,
         problems: &mut Vec<RowProblem>,
-        progress: &mut dyn FnMut(ImportProgress),
+        progress: &mut (dyn FnMut(ImportProgress) + Send),
     ) -> Parsed {
         let tables = [
             files.suppliers.as_deref().and_then(|p| {
@@ -558,7 +646,7 @@ impl Commerce {
         ];
         let total: u64 = tables.iter().flatten().map(|t| t.rows.len() as u64).sum();
         let mut done = 0u64;
-        let mut tick = |progress: &mut dyn FnMut(ImportProgress)| {
+        let mut tick = |progress: &mut (dyn FnMut(ImportProgress) + Send)| {
             done += 1;
             if done.is_multiple_of(REPORT_EVERY) || done == total {
                 progress(ImportProgress {

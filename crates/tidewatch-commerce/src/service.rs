@@ -852,3 +852,160 @@ pub(crate) fn parse_ts(value: &Value) -> Option<TimestampMs> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tidewatch_engine::EngineConfig;
+
+    use super::*;
+    use crate::model::Supplier;
+    use crate::store::CatalogWrite;
+
+    fn catalog() -> CatalogWrite {
+        CatalogWrite {
+            suppliers: vec![Supplier {
+                id: "S1".into(),
+                name: "Acme".into(),
+                reliability: 0.9,
+                avg_delivery_days: 2.0,
+            }],
+            products: vec![Product {
+                id: "P1".into(),
+                name: "Lamp".into(),
+                category: "home".into(),
+                price: 20.0,
+                cost: 12.0,
+                stock: 10,
+                reorder_point: 2,
+                supplier_id: Some("S1".into()),
+                lead_time_days: 2.0,
+            }],
+            offers: Vec::new(),
+            customers: vec![Customer {
+                id: "C1".into(),
+                name: "Ada".into(),
+                loyalty_tier: "gold".into(),
+                region: "EU".into(),
+                signup_ts: 0,
+            }],
+            ledger: Vec::new(),
+        }
+    }
+
+    async fn open(dir: &Path) -> (Arc<Engine>, Arc<Commerce>) {
+        let engine = Arc::new(Engine::open(EngineConfig::test_config(dir)).unwrap());
+        let (sink, _alerts) = AlertSink::channel();
+        let commerce = Commerce::open(
+            Arc::clone(&engine),
+            dir,
+            CommerceConfig::test_config(),
+            sink,
+        )
+        .await
+        .unwrap();
+        (engine, Arc::new(commerce))
+    }
+
+    fn request(quantity: i64) -> NewTransaction {
+        NewTransaction {
+            customer_id: Some("C1".into()),
+            product_id: Some("P1".into()),
+            quantity: Some(quantity),
+            ..NewTransaction::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_sale_is_an_event_and_a_ledger_row_and_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = {
+            let (engine, commerce) = open(dir.path()).await;
+            commerce.store.write_catalog(&catalog()).await.unwrap();
+            let created = commerce.create_transaction(&request(3)).await.unwrap();
+            assert!(created.created);
+            assert_eq!(created.transaction["stock_after"], 7);
+            let id = created.transaction["id"].as_str().unwrap().to_owned();
+            assert_eq!(
+                commerce.transaction(&id).await.unwrap(),
+                created.transaction
+            );
+            commerce.close().await;
+            engine.close().await.unwrap();
+            id
+        };
+        let (_engine, commerce) = open(dir.path()).await;
+        assert_eq!(commerce.product("P1").await.unwrap().stock, 7);
+        let stored = commerce.transaction(&id).await.unwrap();
+        assert_eq!(stored["quantity"], 3);
+        assert_eq!(stored["amount"], 60.0);
+    }
+
+    #[tokio::test]
+    async fn a_reservation_without_its_event_is_released_at_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (engine, commerce) = open(dir.path()).await;
+            commerce.store.write_catalog(&catalog()).await.unwrap();
+            // A crash between the reservation and the event write.
+            let entry = LedgerEntry {
+                id: format_id(assign_id()),
+                ts: now_ms(),
+                customer_id: "C1".into(),
+                product_id: "P1".into(),
+                quantity: 4,
+                reserved: 4,
+                state: LedgerState::Pending,
+                created_ms: now_ms(),
+            };
+            commerce.store.reserve(&entry).await.unwrap();
+            assert_eq!(commerce.product("P1").await.unwrap().stock, 6);
+            commerce.close().await;
+            engine.close().await.unwrap();
+        }
+        let (_engine, commerce) = open(dir.path()).await;
+        assert_eq!(
+            commerce.product("P1").await.unwrap().stock,
+            10,
+            "units back"
+        );
+        assert!(commerce.store.pending_entries().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_durable_event_whose_ledger_row_stayed_pending_is_kept_at_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = {
+            let (engine, commerce) = open(dir.path()).await;
+            commerce.store.write_catalog(&catalog()).await.unwrap();
+            let created = commerce.create_transaction(&request(2)).await.unwrap();
+            let id = created.transaction["id"].as_str().unwrap().to_owned();
+            // A crash between the event write and the confirmation: put it back to pending.
+            sqlx::query("UPDATE transaction_ledger SET state = 'pending' WHERE id = $1")
+                .bind(&id)
+                .execute(&commerce.store.writer)
+                .await
+                .unwrap();
+            commerce.close().await;
+            engine.close().await.unwrap();
+            id
+        };
+        let (_engine, commerce) = open(dir.path()).await;
+        assert_eq!(commerce.product("P1").await.unwrap().stock, 8, "still sold");
+        let entry = commerce.store.ledger_entry(&id).await.unwrap().unwrap();
+        assert_eq!(entry.state, LedgerState::Committed);
+        assert!(commerce.transaction(&id).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn invalid_configurations_are_refused_with_every_problem() {
+        let config = CommerceConfig {
+            forecast_every: Duration::ZERO,
+            service_level: 1.0,
+            ..CommerceConfig::default()
+        };
+        let message = config.validate().unwrap_err().to_string();
+        assert!(message.contains("forecast_every"), "{message}");
+        assert!(message.contains("service_level"), "{message}");
+        CommerceConfig::default().validate().unwrap();
+    }
+}

@@ -2,6 +2,7 @@
 
 mod backfill;
 mod config;
+mod demo;
 mod domains;
 mod import;
 mod simulate;
@@ -200,6 +201,15 @@ async fn serve(config: Config, demo: Option<MarketConfig>) -> anyhow::Result<()>
     state.set_engine(Arc::clone(&engine));
     info!(elapsed_ms = engine.recovery().elapsed_ms, "ready");
 
+    // The simulated shop: catalog and history on an empty store, then live orders.
+    let shop = demo.as_ref().map(|market| {
+        demo::spawn_commerce(
+            Arc::clone(&commerce),
+            market.seed,
+            DEMO_STEP,
+            shutdown.clone(),
+        )
+    });
     let feed = match demo {
         Some(market) => {
             let mut generator = MarketGenerator::new(market);
@@ -230,6 +240,9 @@ async fn serve(config: Config, demo: Option<MarketConfig>) -> anyhow::Result<()>
     // The feed stops on the same token; it must be done before the WAL closes.
     if let Some(feed) = feed {
         let _ = feed.await;
+    }
+    if let Some(shop) = shop {
+        let _ = shop.await;
     }
     if let Some(connector) = connector {
         let _ = connector.await;

@@ -55,7 +55,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Debug, Clone)]
 pub struct Store {
     /// One connection: the only writer in the process.
-    writer: Pool,
+    pub(crate) writer: Pool,
     reader: Pool,
 }
 

@@ -1118,3 +1118,52 @@ async fn analytics_equal_a_recomputation_from_the_stored_transactions() {
     }
     assert_eq!(segments["customers"], per_customer.len());
 }
+
+#[tokio::test]
+async fn serve_demo_seeds_the_shop_with_history_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = || Options {
+        args: vec!["--demo".into(), "--demo-rate".into(), "20".into()],
+        ..Options::default()
+    };
+    let mut server = TestServer::start_with(dir.path(), options()).await;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let (_, products) = server.get("/api/v1/products").await;
+        let seeded = products["products"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty());
+        if seeded && server.rows("commerce.transactions").await > 1000 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "demo shop not seeded in time");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Four weeks of history: forecasts have something to work on.
+    let (_, products) = server.get("/api/v1/products").await;
+    let first = products["products"][0]["id"].as_str().unwrap().to_owned();
+    let (status, prediction) = server
+        .get(&format!("/api/v1/inventory/predictions/{first}"))
+        .await;
+    assert_eq!(status, 200, "{prediction}");
+    assert!(
+        prediction["history_days"].as_u64().unwrap() >= 14,
+        "{prediction}"
+    );
+    let (status, overview) = server.get("/api/v1/dashboard/overview").await;
+    assert_eq!(status, 200, "{overview}");
+    let (_, customers) = server.get("/api/v1/customers").await;
+    let customers = customers["customers"].as_array().unwrap().len();
+
+    // A restart on the same directory does not seed again.
+    assert!(server.terminate().success());
+    let rows_before = {
+        let server = TestServer::start(dir.path()).await;
+        server.rows("commerce.transactions").await
+    };
+    let server = TestServer::start_with(dir.path(), options()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, again) = server.get("/api/v1/customers").await;
+    assert_eq!(again["customers"].as_array().unwrap().len(), customers);
+    assert!(server.rows("commerce.transactions").await < rows_before + 100);
+}
