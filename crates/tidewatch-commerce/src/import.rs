@@ -44,8 +44,9 @@ use crate::schema::TRANSACTIONS_STREAM;
 use crate::service::{Commerce, MAX_QUANTITY, MAX_TEXT, Sale};
 use crate::store::{CatalogWrite, LedgerEntry, LedgerState};
 
-/// Transactions per stream write.
-const CHUNK: usize = 5000;
+/// Transactions per stream write: small enough that one write (parsed on the calling
+/// task) keeps a runtime worker only briefly, so live traffic interleaves with an import.
+const CHUNK: usize = 1000;
 /// Loyalty tiers a customer may have.
 pub const LOYALTY_TIERS: [&str; 4] = ["bronze", "silver", "gold", "platinum"];
 /// Rows between two progress reports.
@@ -583,6 +584,7 @@ impl Commerce {
                 done: written as u64,
                 total,
             });
+            tokio::task::yield_now().await;
         }
         let mut suspicious = 0;
         for ((order, _, _, unit_price), verdict) in orders.iter().zip(&verdicts) {

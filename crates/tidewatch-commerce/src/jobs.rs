@@ -49,3 +49,71 @@ fn interval(period: Duration) -> tokio::time::Interval {
     interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
     interval
 }
+
+#[cfg(test)]
+mod tests {
+    use tidewatch_alerts::AlertSink;
+    use tidewatch_engine::{Engine, EngineConfig};
+
+    use super::*;
+    use crate::model::Product;
+    use crate::service::CommerceConfig;
+    use crate::store::CatalogWrite;
+
+    #[tokio::test]
+    async fn refreshes_run_at_start_then_every_period_and_stop_on_shutdown() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Arc::new(Engine::open(EngineConfig::test_config(dir.path())).unwrap());
+        let config = CommerceConfig {
+            forecast_every: Duration::from_secs(1),
+            ..CommerceConfig::test_config()
+        };
+        let (sink, _alerts) = AlertSink::channel();
+        let commerce = Arc::new(
+            Commerce::open(Arc::clone(&engine), dir.path(), config, sink)
+                .await
+                .unwrap(),
+        );
+        let product = Product {
+            id: "P1".into(),
+            name: "Lamp".into(),
+            category: "home".into(),
+            price: 20.0,
+            cost: 12.0,
+            stock: 1,
+            reorder_point: 5,
+            supplier_id: None,
+            lead_time_days: 2.0,
+        };
+        commerce
+            .store()
+            .write_catalog(&CatalogWrite {
+                products: vec![product],
+                ..CatalogWrite::default()
+            })
+            .await
+            .unwrap();
+        let shutdown = CancellationToken::new();
+        let jobs = spawn(Arc::clone(&commerce), shutdown.clone());
+        let computed = || async {
+            commerce
+                .store()
+                .forecast("P1", 14)
+                .await
+                .unwrap()
+                .map(|f| f.computed_ms)
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let first = computed().await.expect("a forecast at start");
+        let pending = commerce.suggestions(Some("pending")).await.unwrap();
+        assert_eq!(pending.len(), 1, "below its reorder point at start");
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let second = computed().await.unwrap();
+        assert!(second > first, "refreshed after one period");
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(5), jobs)
+            .await
+            .expect("the jobs stop on shutdown")
+            .unwrap();
+    }
+}
