@@ -1167,3 +1167,71 @@ async fn serve_demo_seeds_the_shop_with_history_once() {
     assert_eq!(again["customers"].as_array().unwrap().len(), customers);
     assert!(server.rows("commerce.transactions").await < rows_before + 100);
 }
+
+#[tokio::test]
+async fn live_sales_metrics_and_stock_levels_are_pushed_over_websocket() {
+    use crate::wsclient::{connect, next_json, send};
+    let (_dir, server) = shop().await;
+    let mut socket = connect(&server).await;
+    send(
+        &mut socket,
+        json!({"op": "subscribe", "topic": "rollup.commerce.transactions.totals.1m"}),
+    )
+    .await;
+    let snapshot = next_json(&mut socket).await;
+    assert_eq!(snapshot["type"], "snapshot", "{snapshot}");
+    send(
+        &mut socket,
+        json!({"op": "subscribe", "topic": "stream.commerce.transactions",
+               "filter": {"product_id": "P1"}}),
+    )
+    .await;
+    let snapshot = next_json(&mut socket).await;
+    assert_eq!(snapshot["type"], "snapshot", "{snapshot}");
+
+    let (status, tx) = server
+        .post("/api/v1/transactions", &order("C1", "P1", 2))
+        .await;
+    assert_eq!(status, 201, "{tx}");
+    let (mut totals, mut sale) = (None, None);
+    while totals.is_none() || sale.is_none() {
+        let message = next_json(&mut socket).await;
+        assert_eq!(message["type"], "delta", "{message}");
+        if message["topic"] == "stream.commerce.transactions" {
+            sale = Some(message["data"].clone());
+        } else {
+            totals = Some(message["data"].clone());
+        }
+    }
+    let (totals, sale) = (totals.unwrap(), sale.unwrap());
+    close(&totals["revenue"], 159.0, "live revenue");
+    assert_eq!(totals["orders"], 1.0);
+    assert_eq!(sale["id"], tx["id"]);
+    assert_eq!(sale["stock_after"], 498, "the stock level, live");
+}
+
+#[tokio::test]
+async fn sales_and_stock_survive_a_kill_and_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    import_catalog(&data, files.path());
+    let mut server = TestServer::start(&data).await;
+    let mut ids = Vec::new();
+    for quantity in [1, 2, 3] {
+        let (status, tx) = server
+            .post("/api/v1/transactions", &order("C2", "P2", quantity))
+            .await;
+        assert_eq!(status, 201, "{tx}");
+        ids.push(tx["id"].as_str().unwrap().to_owned());
+    }
+    server.kill();
+    let server = TestServer::start(&data).await;
+    assert_eq!(stock(&server, "P2").await, 994);
+    for id in &ids {
+        let (status, tx) = server.get(&format!("/api/v1/transactions/{id}")).await;
+        assert_eq!(status, 200, "{tx}");
+    }
+    let (_, overview) = server.get("/api/v1/dashboard/overview").await;
+    assert_eq!(overview["units_today"], 6);
+}
