@@ -249,10 +249,10 @@ impl FraudScorer {
         }
         reasons.extend(region_mismatch(config, tx));
 
+        // A fold from +0.0: an empty f64 `sum` is -0.0, which would print as "-0.0".
         let score = reasons
             .iter()
-            .map(|r| r.weight)
-            .sum::<f64>()
+            .fold(0.0, |total, r| total + r.weight)
             .clamp(0.0, 1.0);
         let suspicious = score >= config.suspicious_score;
 
@@ -525,6 +525,8 @@ mod tests {
         // 200 is 3.45 sd above: not large.
         let verdict = scorer.score(&tx(T0 + 21 * DAY + 19 * HOUR, 200.0));
         assert!(verdict.reasons.is_empty(), "{verdict:?}");
+        // No reason, a plain zero (not -0.0, which JSON would show as "-0.0").
+        assert!(verdict.score == 0.0 && verdict.score.is_sign_positive());
     }
 
     #[test]
