@@ -5,7 +5,6 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -18,8 +17,9 @@ use tidewatch_types::TimestampMs;
 use tidewatch_types::time::{format_rfc3339_ms, now_ms, parse_rfc3339_ms};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{self, Config};
+use crate::config::Config;
 use crate::domains::Domains;
+use crate::offline;
 
 const MS_PER_DAY: f64 = 86_400_000.0;
 /// Longest history one run generates: ten years.
@@ -90,15 +90,7 @@ impl BackfillArgs {
 /// Loads the configuration like `serve`, then backfills on a runtime of its own.
 pub(crate) fn main(args: BackfillArgs) -> anyhow::Result<()> {
     args.validate()?;
-    let mut overrides = figment::Figment::new();
-    if let Some(dir) = &args.data_dir {
-        overrides = overrides.merge(config::flags(json!({"engine": {"data_dir": dir}})));
-    }
-    let mut config = config::load(args.config.as_deref(), overrides)?;
-    // The progress bar and the summary are the output; the engine's info lines (recovery,
-    // declarations) would only interleave with them. RUST_LOG still overrides this.
-    config.log.level = "warn".into();
-    crate::init_logging(&config)?;
+    let config = offline::load_config(args.data_dir.as_deref(), args.config.as_deref())?;
     crate::runtime()?.block_on(run(args, config))
 }
 
@@ -114,11 +106,7 @@ async fn run(args: BackfillArgs, config: Config) -> anyhow::Result<()> {
     }
     let from = until - (args.days * MS_PER_DAY).round() as i64;
     let data_dir = config.engine.data_dir.clone();
-    let engine_config = config.engine.clone();
-    let engine = tokio::task::spawn_blocking(move || Engine::open(engine_config))
-        .await?
-        .map_err(|e| open_error(e, &data_dir))?;
-    let engine = Arc::new(engine);
+    let engine = offline::open_engine(&config, "backfill").await?;
     let wal_before = wal_bytes(&data_dir);
     // The market's detectors watch the backfilled trades as they would live ones, so the
     // history comes with its alerts.
@@ -181,19 +169,6 @@ async fn run(args: BackfillArgs, config: Config) -> anyhow::Result<()> {
 
 /// Says plainly when the directory is held by another process, which is how a running
 /// server shows up.
-fn open_error(error: tidewatch_engine::Error, data_dir: &Path) -> anyhow::Error {
-    match error {
-        tidewatch_engine::Error::Wal(tidewatch_wal::Error::Locked { .. }) => anyhow::anyhow!(
-            "data directory {} is in use by another process (is `tidewatch serve` running on \
-             it?): backfill writes to the data directory directly, so stop the server, \
-             backfill, then start it again",
-            data_dir.display()
-        ),
-        other => anyhow::Error::new(other)
-            .context(format!("opening the data directory {}", data_dir.display())),
-    }
-}
-
 /// What the summary adds to the backfill's own figures.
 struct Written {
     wal_bytes: u64,

@@ -5,8 +5,7 @@
 //! `file:line: column: reason`, the command exits non-zero and nothing is written.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -14,10 +13,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use tidewatch_commerce::import::Phase;
 use tidewatch_commerce::{ImportError, ImportFiles, ImportProgress};
-use tidewatch_engine::Engine;
 
-use crate::config::{self, Config};
+use crate::config::Config;
 use crate::domains::Domains;
+use crate::offline;
 
 #[derive(clap::Args)]
 pub(crate) struct ImportArgs {
@@ -73,24 +72,13 @@ pub(crate) fn main(args: ImportArgs) -> anyhow::Result<()> {
             "nothing to import: give at least one of --products, --customers, --suppliers, --transactions"
         );
     }
-    let mut overrides = figment::Figment::new();
-    if let Some(dir) = &args.data_dir {
-        overrides = overrides.merge(config::flags(json!({"engine": {"data_dir": dir}})));
-    }
-    let mut config = config::load(args.config.as_deref(), overrides)?;
-    // The progress bar and the report are the output.
-    config.log.level = "warn".into();
-    crate::init_logging(&config)?;
+    let config = offline::load_config(args.data_dir.as_deref(), args.config.as_deref())?;
     crate::runtime()?.block_on(run(args, config))
 }
 
 async fn run(args: CommerceImportArgs, config: Config) -> anyhow::Result<()> {
     let data_dir = config.engine.data_dir.clone();
-    let engine_config = config.engine.clone();
-    let engine = tokio::task::spawn_blocking(move || Engine::open(engine_config))
-        .await?
-        .map_err(|e| open_error(e, &data_dir))?;
-    let engine = Arc::new(engine);
+    let engine = offline::open_engine(&config, "import").await?;
     let mut domains = Domains::start(&engine, &config.market)?;
     let commerce = domains
         .open_commerce(&engine, &data_dir, &config.commerce, false)
@@ -147,19 +135,6 @@ async fn run(args: CommerceImportArgs, config: Config) -> anyhow::Result<()> {
 }
 
 /// Says plainly when the directory is held by another process (a running server).
-fn open_error(error: tidewatch_engine::Error, data_dir: &Path) -> anyhow::Error {
-    match error {
-        tidewatch_engine::Error::Wal(tidewatch_wal::Error::Locked { .. }) => anyhow::anyhow!(
-            "data directory {} is in use by another process (is `tidewatch serve` running on \
-             it?): import writes to the data directory directly, so stop the server, import, \
-             then start it again",
-            data_dir.display()
-        ),
-        other => anyhow::Error::new(other)
-            .context(format!("opening the data directory {}", data_dir.display())),
-    }
-}
-
 /// A bar over rows, on stderr; hidden when stderr is not a terminal.
 fn progress_bar() -> ProgressBar {
     if !std::io::stderr().is_terminal() {

@@ -5,6 +5,7 @@ mod config;
 mod demo;
 mod domains;
 mod import;
+mod offline;
 mod simulate;
 
 use std::net::SocketAddr;

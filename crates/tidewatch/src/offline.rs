@@ -1,0 +1,46 @@
+//! What the commands that write a data directory directly (`backfill`, `import`) share:
+//! the configuration loaded like `serve`'s but logging only warnings (their progress bar
+//! and report are the output), and an engine opened with a clear message when a server
+//! holds the directory.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::json;
+use tidewatch_engine::Engine;
+
+use crate::config::{self, Config};
+
+/// Loads the layered configuration with `data_dir` as the flag layer, and starts logging.
+pub(crate) fn load_config(data_dir: Option<&Path>, file: Option<&Path>) -> anyhow::Result<Config> {
+    let mut overrides = figment::Figment::new();
+    if let Some(dir) = data_dir {
+        overrides = overrides.merge(config::flags(json!({"engine": {"data_dir": dir}})));
+    }
+    let mut config = config::load(file, overrides)?;
+    // The engine's info lines (recovery, declarations) would only interleave with the
+    // progress bar. RUST_LOG still overrides this.
+    config.log.level = "warn".into();
+    crate::init_logging(&config)?;
+    Ok(config)
+}
+
+/// Opens (and recovers) the data directory for `command`, e.g. "backfill".
+pub(crate) async fn open_engine(config: &Config, command: &str) -> anyhow::Result<Arc<Engine>> {
+    let data_dir = config.engine.data_dir.clone();
+    let engine_config = config.engine.clone();
+    let engine = tokio::task::spawn_blocking(move || Engine::open(engine_config)).await?;
+    match engine {
+        Ok(engine) => Ok(Arc::new(engine)),
+        Err(tidewatch_engine::Error::Wal(tidewatch_wal::Error::Locked { .. })) => {
+            Err(anyhow::anyhow!(
+                "data directory {} is in use by another process (is `tidewatch serve` running \
+                 on it?): {command} writes to the data directory directly, so stop the server, \
+                 {command}, then start it again",
+                data_dir.display()
+            ))
+        }
+        Err(other) => Err(anyhow::Error::new(other)
+            .context(format!("opening the data directory {}", data_dir.display()))),
+    }
+}
