@@ -51,7 +51,7 @@ fn append(c: &mut Criterion) {
         b.iter_batched(
             || StreamStore::new(Arc::clone(&schema), StoreConfig::default()),
             |mut store| {
-                store.append(&batch);
+                store.append(&batch, 1);
                 store
             },
             criterion::BatchSize::LargeInput,

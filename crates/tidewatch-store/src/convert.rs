@@ -40,6 +40,16 @@ pub fn arrow_schema(schema: &StreamSchema) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
+/// Smallest and largest `ts` of a batch in the hot store's layout.
+pub fn ts_range(batch: &RecordBatch) -> Option<(i64, i64)> {
+    let ts = batch
+        .column_by_name("ts")?
+        .as_primitive_opt::<TimestampMillisecondType>()?;
+    let lo = ts.values().iter().copied().min()?;
+    let hi = ts.values().iter().copied().max()?;
+    Some((lo, hi))
+}
+
 /// Typed views of one record batch's columns, downcast once and then read per row.
 pub struct BatchView<'a> {
     ids: &'a arrow_array::FixedSizeBinaryArray,

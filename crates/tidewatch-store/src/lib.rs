@@ -13,9 +13,13 @@
 
 pub mod convert;
 pub mod partition;
+pub mod segment;
 pub mod stream;
 
-pub use stream::{EventQuery, StoreConfig, StreamStats, StreamStore};
+pub use segment::{Segment, SegmentError, SegmentMeta};
+pub use stream::{
+    EventQuery, PersistJob, QueryPlan, StoreConfig, StoreSnapshot, StreamStats, StreamStore,
+};
 
 /// Partition width: one hour of event time.
 pub const PARTITION_MS: i64 = 3_600_000;

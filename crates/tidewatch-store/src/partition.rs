@@ -201,6 +201,11 @@ pub struct Partition {
     rows: usize,
     min_ts: i64,
     max_ts: i64,
+    /// Smallest WAL sequence of any row held here (the WAL must keep it until persisted).
+    min_seq: Option<u64>,
+    /// While a persist is in flight: how many leading sealed batches it took, and the
+    /// smallest sequence of rows appended since.
+    persisting: Option<(usize, Option<u64>)>,
 }
 
 impl Partition {
@@ -213,7 +218,60 @@ impl Partition {
             rows: 0,
             min_ts: i64::MAX,
             max_ts: i64::MIN,
+            min_seq: None,
+            persisting: None,
         }
+    }
+
+    /// Records that rows from WAL record `seq` were appended.
+    pub(crate) fn note_seq(&mut self, seq: u64) {
+        self.min_seq = Some(self.min_seq.map_or(seq, |m| m.min(seq)));
+        if let Some((_, since)) = &mut self.persisting {
+            *since = Some(since.map_or(seq, |m| m.min(seq)));
+        }
+    }
+
+    pub fn min_seq(&self) -> Option<u64> {
+        self.min_seq
+    }
+
+    pub fn is_persisting(&self) -> bool {
+        self.persisting.is_some()
+    }
+
+    /// Seals the open rows and hands out every row held so far for persisting; rows
+    /// appended from now on stay behind. `None` when empty or already persisting.
+    pub(crate) fn begin_persist(&mut self) -> Option<Vec<RecordBatch>> {
+        if self.persisting.is_some() || self.rows == 0 {
+            return None;
+        }
+        self.seal();
+        self.persisting = Some((self.sealed.len(), None));
+        Some(self.sealed.clone())
+    }
+
+    /// The persist begun last is durable: drops the rows it took. Returns whether rows
+    /// remain.
+    pub(crate) fn finish_persist(&mut self) -> bool {
+        if let Some((taken, since)) = self.persisting.take() {
+            let gone: usize = self.sealed.drain(..taken).map(|b| b.num_rows()).sum();
+            self.rows -= gone;
+            self.min_seq = since;
+            let (lo, hi) = self
+                .snapshot()
+                .iter()
+                .filter_map(crate::convert::ts_range)
+                .fold((i64::MAX, i64::MIN), |(lo, hi), (a, b)| {
+                    (lo.min(a), hi.max(b))
+                });
+            (self.min_ts, self.max_ts) = (lo, hi);
+        }
+        self.rows > 0
+    }
+
+    /// The persist begun last failed: everything stays in memory.
+    pub(crate) fn abort_persist(&mut self) {
+        self.persisting = None;
     }
 
     /// Appends `rows` of `batch`, sealing whenever the open builders reach the threshold.

@@ -10,6 +10,7 @@ use tidewatch_types::{EventBatch, EventId, StreamSchema, TimestampMs};
 use crate::convert::{BatchView, RowCollector, arrow_schema, to_event_batch};
 use crate::partition::Partition;
 use crate::partition_start;
+use crate::segment::{Segment, SegmentError};
 
 /// Tuning of the hot store.
 #[derive(Debug, Clone, Copy)]
@@ -46,13 +47,29 @@ pub struct EventQuery {
     pub limit: usize,
 }
 
-/// The hot copy of one stream's events.
+/// One stream's events: hour partitions in memory (hot) and Parquet segments (cold).
+/// A partition hour may have both: rows that arrived after its segment was written.
 pub struct StreamStore {
     schema: Arc<StreamSchema>,
     arrow_schema: SchemaRef,
     config: StoreConfig,
     partitions: BTreeMap<i64, Partition>,
+    segments: BTreeMap<i64, Vec<Arc<Segment>>>,
     stats: StreamStats,
+}
+
+/// Rows of one partition handed out for persisting by [`StreamStore::begin_persist`].
+pub struct PersistJob {
+    pub partition: i64,
+    pub batches: Vec<RecordBatch>,
+}
+
+/// The data of one stream at an instant: hot batches and the segments, both shared, so
+/// a reader can work on them without holding the stream's lock.
+#[derive(Clone, Default)]
+pub struct StoreSnapshot {
+    pub hot: Vec<RecordBatch>,
+    pub segments: Vec<Arc<Segment>>,
 }
 
 impl StreamStore {
@@ -62,6 +79,7 @@ impl StreamStore {
             schema,
             config,
             partitions: BTreeMap::new(),
+            segments: BTreeMap::new(),
             stats: StreamStats::default(),
         }
     }
@@ -78,8 +96,8 @@ impl StreamStore {
         self.stats
     }
 
-    /// Appends every row of `batch` to the partition of its hour.
-    pub fn append(&mut self, batch: &EventBatch) {
+    /// Appends every row of `batch`, from WAL record `seq`, to the partition of its hour.
+    pub fn append(&mut self, batch: &EventBatch, seq: u64) {
         debug_assert!(batch.is_consistent_with(&self.schema));
         let newest_before = self.partitions.last_key_value().map(|(&k, _)| k);
         let Some(&first_ts) = batch.ts.first() else {
@@ -92,8 +110,9 @@ impl StreamStore {
             .all(|&ts| partition_start(ts) == first_partition)
         {
             // The common case: a batch within one hour.
-            self.partition_mut(first_partition)
-                .append_rows(batch, 0..batch.len());
+            let partition = self.partition_mut(first_partition);
+            partition.append_rows(batch, 0..batch.len());
+            partition.note_seq(seq);
         } else {
             let mut by_partition: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
             for (row, &ts) in batch.ts.iter().enumerate() {
@@ -103,7 +122,9 @@ impl StreamStore {
                     .push(row);
             }
             for (start, rows) in by_partition {
-                self.partition_mut(start).append_rows(batch, rows);
+                let partition = self.partition_mut(start);
+                partition.append_rows(batch, rows);
+                partition.note_seq(seq);
             }
         }
         let (lo, hi) = batch.ts.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &ts| {
@@ -139,7 +160,7 @@ impl StreamStore {
         }
     }
 
-    /// Record batches overlapping `[from, to)`, oldest partition first.
+    /// Hot record batches overlapping `[from, to)`, oldest partition first.
     pub fn scan(&self, from: Option<TimestampMs>, to: Option<TimestampMs>) -> Vec<RecordBatch> {
         let lo = from.map_or(i64::MIN, partition_start);
         let hi = to.unwrap_or(i64::MAX);
@@ -150,44 +171,251 @@ impl StreamStore {
             .collect()
     }
 
-    /// Every stored event, as event batches (one per record batch).
-    pub fn all_events(&self) -> Vec<EventBatch> {
-        self.scan(None, None)
-            .iter()
-            .filter_map(|b| to_event_batch(b, &self.schema))
-            .collect()
+    /// Hot batches and segments overlapping `[from, to)`.
+    pub fn snapshot(&self, from: Option<TimestampMs>, to: Option<TimestampMs>) -> StoreSnapshot {
+        let lo = from.map_or(i64::MIN, partition_start);
+        let hi = to.unwrap_or(i64::MAX);
+        StoreSnapshot {
+            hot: self.scan(from, to),
+            segments: self
+                .segments
+                .range(lo..)
+                .take_while(|(start, _)| **start < hi)
+                .flat_map(|(_, s)| s.iter().cloned())
+                .collect(),
+        }
     }
 
-    /// The newest events matching `query`, newest first (by `ts`, then id).
-    pub fn query(&self, query: &EventQuery) -> EventBatch {
-        let mut collector = RowCollector::new(&self.schema);
-        if query.limit == 0 {
-            return collector.finish();
+    /// Every stored event, hot and cold, as event batches.
+    pub fn all_events(&self) -> Result<Vec<EventBatch>, SegmentError> {
+        let mut batches = Vec::new();
+        for segment in self.segments.values().flatten() {
+            batches.extend(segment.read()?);
         }
+        batches.extend(self.scan(None, None));
+        Ok(batches
+            .iter()
+            .filter_map(|b| to_event_batch(b, &self.schema))
+            .collect())
+    }
+
+    /// What [`EventQuery::run`] needs, taken under the stream's lock: the hours that may
+    /// hold matching rows, newest first, each with its hot batches and segments.
+    pub fn plan(&self, query: &EventQuery) -> QueryPlan {
         let lo = query.from.map_or(i64::MIN, partition_start);
-        let hi = match (query.to, query.before) {
-            (Some(to), Some((ts, _))) => to.min(ts.saturating_add(1)),
-            (Some(to), None) => to,
-            (None, Some((ts, _))) => ts.saturating_add(1),
-            (None, None) => i64::MAX,
-        };
-        // Partitions are disjoint hours, so once `limit` rows are found in newer hours no
-        // older hour can contribute.
+        let hi = query_upper_bound(query);
+        let mut hours: BTreeMap<i64, HourSources> = BTreeMap::new();
+        if query.limit > 0 {
+            for (start, partition) in self.partitions.range(lo..).take_while(|(s, _)| **s < hi) {
+                hours.entry(*start).or_default().0 = partition.snapshot();
+            }
+            for (start, segments) in self.segments.range(lo..).take_while(|(s, _)| **s < hi) {
+                hours.entry(*start).or_default().1 = segments.clone();
+            }
+        }
+        QueryPlan {
+            schema: Arc::clone(&self.schema),
+            query: query.clone(),
+            hours: hours.into_iter().rev().collect(),
+        }
+    }
+
+    /// The newest events matching `query`, newest first (by `ts`, then id). Reads
+    /// segment files under the caller's borrow; prefer [`Self::plan`] outside a lock.
+    pub fn query(&self, query: &EventQuery) -> Result<EventBatch, SegmentError> {
+        self.plan(query).run()
+    }
+
+    /// Hands out the rows of every partition `choose(start, max_ts)` accepts (not already
+    /// persisting), sealing their open builders. Rows appended later stay in memory.
+    pub fn begin_persist(&mut self, mut choose: impl FnMut(i64, i64) -> bool) -> Vec<PersistJob> {
+        let mut jobs = Vec::new();
+        for (&start, partition) in &mut self.partitions {
+            let Some((_, max_ts)) = partition.time_range() else {
+                continue;
+            };
+            if partition.is_persisting() || !choose(start, max_ts) {
+                continue;
+            }
+            if let Some(batches) = partition.begin_persist() {
+                jobs.push(PersistJob {
+                    partition: start,
+                    batches,
+                });
+            }
+        }
+        jobs
+    }
+
+    /// A persist of `partition` is durable as `segment` (`None`: it had no rows): its
+    /// rows leave memory and the segment serves them from now on.
+    pub fn finish_persist(&mut self, partition: i64, segment: Option<Arc<Segment>>) {
+        if let Some(hot) = self.partitions.get_mut(&partition)
+            && !hot.finish_persist()
+        {
+            self.partitions.remove(&partition);
+        }
+        if let Some(segment) = segment {
+            self.segments.entry(partition).or_default().push(segment);
+        }
+    }
+
+    /// A persist of `partition` failed: its rows stay in memory.
+    pub fn abort_persist(&mut self, partition: i64) {
+        if let Some(hot) = self.partitions.get_mut(&partition) {
+            hot.abort_persist();
+        }
+    }
+
+    /// Adds a segment found in the manifest at start.
+    pub fn add_segment(&mut self, segment: Arc<Segment>) {
+        let meta = &segment.meta;
+        self.stats.rows += meta.rows;
+        self.stats.first_ts = Some(
+            self.stats
+                .first_ts
+                .map_or(meta.min_ts, |t| t.min(meta.min_ts)),
+        );
+        self.stats.last_ts = Some(
+            self.stats
+                .last_ts
+                .map_or(meta.max_ts, |t| t.max(meta.max_ts)),
+        );
+        self.segments
+            .entry(meta.partition)
+            .or_default()
+            .push(segment);
+    }
+
+    /// Drops every partition and segment whose hour ends at or before `cutoff`, hot and
+    /// cold. Returns the dropped segments (marked removed: their files go when the last
+    /// reader lets go) and the number of rows dropped.
+    pub fn expire_before(&mut self, cutoff: TimestampMs) -> (Vec<Arc<Segment>>, u64) {
+        let last_expired = |start: i64| start.saturating_add(crate::PARTITION_MS) <= cutoff;
+        let mut rows = 0u64;
+        let hot: Vec<i64> = self
+            .partitions
+            .iter()
+            .filter(|(start, p)| last_expired(**start) && !p.is_persisting())
+            .map(|(start, _)| *start)
+            .collect();
+        for start in hot {
+            if let Some(p) = self.partitions.remove(&start) {
+                rows += p.rows() as u64;
+            }
+        }
+        let cold: Vec<i64> = self
+            .segments
+            .keys()
+            .copied()
+            .filter(|start| last_expired(*start))
+            .collect();
+        let mut dropped = Vec::new();
+        for start in cold {
+            for segment in self.segments.remove(&start).unwrap_or_default() {
+                rows += segment.meta.rows;
+                segment.mark_removed();
+                dropped.push(segment);
+            }
+        }
+        if rows > 0 {
+            self.stats.rows = self.stats.rows.saturating_sub(rows);
+            let hot_first = self
+                .partitions
+                .values()
+                .filter_map(|p| p.time_range())
+                .map(|r| r.0);
+            let cold_first = self.segments.values().flatten().map(|s| s.meta.min_ts);
+            self.stats.first_ts = hot_first.chain(cold_first).min();
+            if self.stats.first_ts.is_none() {
+                self.stats.last_ts = None;
+            }
+        }
+        (dropped, rows)
+    }
+
+    /// Smallest WAL sequence of rows held only in memory: the WAL must keep it.
+    pub fn min_unpersisted_seq(&self) -> Option<u64> {
+        self.partitions
+            .values()
+            .filter_map(Partition::min_seq)
+            .min()
+    }
+
+    /// Every segment, oldest partition first.
+    pub fn segments(&self) -> impl Iterator<Item = &Arc<Segment>> {
+        self.segments.values().flatten()
+    }
+
+    /// Approximate bytes of Arrow memory held by the hot partitions.
+    pub fn hot_bytes(&self) -> usize {
+        self.partitions
+            .values()
+            .flat_map(|p| p.sealed_batches())
+            .map(RecordBatch::get_array_memory_size)
+            .sum::<usize>()
+            + self
+                .partitions
+                .values()
+                .map(|p| p.open_rows() * 64)
+                .sum::<usize>()
+    }
+
+    /// Number of partitions and sealed batches, for tests and metrics.
+    pub fn shape(&self) -> (usize, usize) {
+        let sealed = self
+            .partitions
+            .values()
+            .map(|p| p.sealed_batches().len())
+            .sum();
+        (self.partitions.len(), sealed)
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+/// Exclusive upper bound on the partitions a query can touch.
+fn query_upper_bound(query: &EventQuery) -> i64 {
+    match (query.to, query.before) {
+        (Some(to), Some((ts, _))) => to.min(ts.saturating_add(1)),
+        (Some(to), None) => to,
+        (None, Some((ts, _))) => ts.saturating_add(1),
+        (None, None) => i64::MAX,
+    }
+}
+
+/// One hour's rows: hot batches and segments.
+type HourSources = (Vec<RecordBatch>, Vec<Arc<Segment>>);
+
+/// An events query bound to the data it may read; see [`StreamStore::plan`].
+pub struct QueryPlan {
+    schema: Arc<StreamSchema>,
+    query: EventQuery,
+    /// Newest hour first.
+    hours: Vec<(i64, HourSources)>,
+}
+
+impl QueryPlan {
+    /// Runs the query, reading segment files as needed. Hours are disjoint, so once
+    /// `limit` rows are found in newer hours no older hour can contribute.
+    pub fn run(self) -> Result<EventBatch, SegmentError> {
+        let query = &self.query;
+        let mut collector = RowCollector::new(&self.schema);
         let mut candidates: Vec<(TimestampMs, EventId, usize, usize)> = Vec::new();
         let mut batches: Vec<RecordBatch> = Vec::new();
-        for (_, partition) in self
-            .partitions
-            .range(lo..)
-            .rev()
-            .skip_while(|(start, _)| **start >= hi)
-        {
-            for batch in partition.snapshot() {
+        for (_, (hot, segments)) in self.hours {
+            let mut hour = hot;
+            for segment in &segments {
+                hour.extend(segment.read()?);
+            }
+            for batch in hour {
                 let Some(view) = BatchView::new(&batch, &self.schema) else {
                     continue;
                 };
                 let batch_index = batches.len();
                 for row in 0..view.len() {
-                    if self.row_matches(&view, row, query) {
+                    if row_matches(&view, row, query) {
                         candidates.push((view.ts(row), view.id(row), batch_index, row));
                     }
                 }
@@ -208,36 +436,23 @@ impl StreamStore {
                 collector.push(view, row);
             }
         }
-        collector.finish()
-    }
-
-    fn row_matches(&self, view: &BatchView<'_>, row: usize, query: &EventQuery) -> bool {
-        let ts = view.ts(row);
-        if query.from.is_some_and(|from| ts < from) || query.to.is_some_and(|to| ts >= to) {
-            return false;
-        }
-        if query
-            .before
-            .is_some_and(|position| (ts, view.id(row)) >= position)
-        {
-            return false;
-        }
-        query
-            .tags
-            .iter()
-            .all(|(tag, value)| view.tag(*tag, row) == Some(value.as_str()))
-    }
-
-    /// Number of partitions and sealed batches, for tests and metrics.
-    pub fn shape(&self) -> (usize, usize) {
-        let sealed = self
-            .partitions
-            .values()
-            .map(|p| p.sealed_batches().len())
-            .sum();
-        (self.partitions.len(), sealed)
+        Ok(collector.finish())
     }
 }
 
-#[cfg(test)]
-mod tests;
+fn row_matches(view: &BatchView<'_>, row: usize, query: &EventQuery) -> bool {
+    let ts = view.ts(row);
+    if query.from.is_some_and(|from| ts < from) || query.to.is_some_and(|to| ts >= to) {
+        return false;
+    }
+    if query
+        .before
+        .is_some_and(|position| (ts, view.id(row)) >= position)
+    {
+        return false;
+    }
+    query
+        .tags
+        .iter()
+        .all(|(tag, value)| view.tag(*tag, row) == Some(value.as_str()))
+}
