@@ -11,7 +11,7 @@ use tidewatch_bus::{Client, Filter, Hub, SubscriptionId};
 use tidewatch_ingest::ids::format_id;
 use tidewatch_ingest::{Format, ParsedBatch, RowError, parse_batch};
 use tidewatch_rollup::{Rollup, RollupRow, RollupSpec};
-use tidewatch_store::{EventQuery, StreamStore};
+use tidewatch_store::{EventQuery, StoreSnapshot, StreamStore};
 use tidewatch_types::time::{format_rfc3339_ms, now_ms};
 use tidewatch_types::{EventBatch, StreamSchema, TimestampMs, WindowWidth};
 use tidewatch_wal::Wal;
@@ -112,7 +112,7 @@ impl Engine {
         }
 
         let mut summary = RecoverySummary::default();
-        let (wal, report) = Wal::open(config.wal_config(), |_sequence, payload| {
+        let (wal, report) = Wal::open(config.wal_config(), |sequence, payload| {
             let decoded = record::decode(payload)?;
             let Some(handle) = streams.get(&decoded.stream) else {
                 summary.skipped_records += 1;
@@ -125,7 +125,7 @@ impl Engine {
                 ));
             }
             remember_producer_ids(handle, &decoded.batch, &decoded.producer_ids);
-            handle.apply(&decoded.batch, None);
+            handle.apply(&decoded.batch, sequence, None);
             summary.rows += decoded.batch.len() as u64;
             Ok(())
         })?;
@@ -247,7 +247,7 @@ impl Engine {
         // Hold the state lock from backfill to registration so no batch slips between.
         let mut state = handle.state.write();
         let mut changes = Vec::new();
-        for batch in state.store.all_events() {
+        for batch in state.store.all_events()? {
             changes.clear();
             rollup.apply(&batch, &mut changes);
         }
@@ -376,7 +376,7 @@ impl Engine {
             };
             metrics::histogram!("tidewatch_wal_append_seconds")
                 .record(started.elapsed().as_secs_f64());
-            handle.apply(&batch, Some(&hub));
+            handle.apply(&batch, sequence, Some(&hub));
             let stream = handle.schema.name.clone();
             metrics::counter!("tidewatch_ingest_rows_total", "stream" => stream.clone())
                 .increment(batch.len() as u64);
@@ -456,7 +456,8 @@ impl Engine {
             // One more than asked tells whether another page exists.
             limit: limit + 1,
         };
-        let mut batch = handle.state.read().store.query(&query);
+        let plan = handle.state.read().store.plan(&query);
+        let mut batch = plan.run()?;
         let has_more = batch.len() > limit;
         if has_more {
             batch = batch.filter_rows(|row| row < limit);
@@ -514,6 +515,22 @@ impl Engine {
             .query(window, from, to, filter)
             .map_err(|e| Error::InvalidRequest(e.to_string()))?;
         Ok((window, rows))
+    }
+
+    /// The schema and data of a stream (hot batches and segments overlapping `[from,
+    /// to)`), for readers that scan it outside the stream's lock, such as SQL.
+    pub fn store_snapshot(
+        &self,
+        stream: &str,
+        from: Option<TimestampMs>,
+        to: Option<TimestampMs>,
+    ) -> Result<(arrow_schema::SchemaRef, StoreSnapshot)> {
+        let handle = self.stream(stream)?;
+        let state = handle.state.read();
+        Ok((
+            Arc::clone(state.store.arrow_schema()),
+            state.store.snapshot(from, to),
+        ))
     }
 
     /// Subscribes `client` to `topic`: queues a snapshot, then deltas.
@@ -579,11 +596,13 @@ impl Engine {
                     })?;
                     tags.push((index, value.clone()));
                 }
+                // Newest events are hot but for a stream that saw nothing since a
+                // restart; reading a segment under the lock is then acceptable.
                 let batch = state.store.query(&EventQuery {
                     tags,
                     limit: self.config.snapshot_events,
                     ..EventQuery::default()
-                });
+                })?;
                 events_json(&handle.schema, &batch)
             }
             Topic::Rollup {

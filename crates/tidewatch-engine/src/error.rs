@@ -28,6 +28,8 @@ pub enum Error {
     Catalog(String),
     #[error("recovery: {0}")]
     Recovery(String),
+    #[error("storage: {0}")]
+    Storage(#[from] tidewatch_store::SegmentError),
     #[error("internal error: {0}")]
     Internal(String),
 }

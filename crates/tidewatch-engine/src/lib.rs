@@ -37,3 +37,4 @@ pub use engine::{Engine, EventsPage, EventsRequest, IngestReceipt, RecoverySumma
 pub use error::{Error, Result};
 pub use stream::Observer;
 pub use tidewatch_rollup::{RollupRow, RollupSpec};
+pub use tidewatch_store::{Segment, StoreSnapshot};

@@ -74,10 +74,10 @@ impl StreamHandle {
     /// Folds a durable batch into the hot store and every rollup, then publishes what
     /// changed on `hub` and tells the observers (neither during recovery). Holds the
     /// state lock throughout.
-    pub(crate) fn apply(&self, batch: &EventBatch, hub: Option<&Hub>) {
+    pub(crate) fn apply(&self, batch: &EventBatch, seq: u64, hub: Option<&Hub>) {
         let mut state = self.state.write();
         let state = &mut *state;
-        state.store.append(batch);
+        state.store.append(batch, seq);
         for live in &mut state.rollups {
             state.changes.clear();
             live.rollup.apply(batch, &mut state.changes);
