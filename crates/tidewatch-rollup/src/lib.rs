@@ -61,6 +61,12 @@
 //! Windows that one watermark advance both closes and evicts (the stream jumped ahead by
 //! more than the retention) are not reported; [`Rollup::row`] returns `None` for changes
 //! whose window has been evicted since.
+//!
+//! Evicted windows can be kept for persistence: with [`Rollup::set_keep_evicted`] on,
+//! eviction renders each evicted cell as its final, closed [`RollupRow`] (what a query
+//! returned just before), and [`Rollup::take_evicted`] drains them. [`Rollup::expire_before`]
+//! is time-based retention on top: it drops every window that ended by a cutoff, without
+//! keeping it, and raises the horizon so late events for those windows are dropped too.
 
 pub mod aggregate;
 pub mod hll;

@@ -136,6 +136,11 @@ pub struct Rollup {
     late_dropped: u64,
     /// Number of `apply` calls with rows; marks cells reported in the current call.
     epoch: u64,
+    /// Whether eviction renders the evicted cells into `evicted`; off unless someone drains
+    /// them, so nothing accumulates.
+    keep_evicted: bool,
+    /// Final rows of windows that retention evicted, waiting for [`Rollup::take_evicted`].
+    evicted: Vec<RollupRow>,
     scratch: Scratch,
 }
 
@@ -193,6 +198,8 @@ impl Rollup {
             max_ts: None,
             late_dropped: 0,
             epoch: 0,
+            keep_evicted: false,
+            evicted: Vec::new(),
             scratch,
         })
     }
@@ -257,16 +264,88 @@ impl Rollup {
     /// watermark enters a new window, so most batches do nothing here.
     fn evict(&mut self, watermark: i64) {
         let retained = i64::from(self.config.retained_windows);
-        for width in &mut self.widths {
+        for index in 0..self.widths.len() {
+            let Some(width) = self.widths.get(index) else {
+                continue;
+            };
             let Some((current, _)) = window_bounds(width.width, watermark) else {
                 continue;
             };
             let horizon = current.saturating_sub(retained.saturating_mul(width.millis));
-            if horizon > width.evicted_before {
-                width.evicted_before = horizon;
-                width.cells.evict_before(horizon);
-            }
+            self.raise_horizon(index, horizon, self.keep_evicted);
         }
+    }
+
+    /// Raises the horizon of width `index` to `horizon` (if that is higher) and drops its
+    /// cells before it, first rendering them into `self.evicted` when `keep` is set. Returns
+    /// the number of cells dropped.
+    fn raise_horizon(&mut self, index: usize, horizon: i64, keep: bool) -> usize {
+        let Some(width) = self.widths.get(index) else {
+            return 0;
+        };
+        if horizon <= width.evicted_before {
+            return 0;
+        }
+        if keep {
+            let rows = self.rows_before(width, horizon);
+            self.evicted.extend(rows);
+        }
+        let Some(width) = self.widths.get_mut(index) else {
+            return 0;
+        };
+        width.evicted_before = horizon;
+        width.cells.evict_before(horizon)
+    }
+
+    /// The rows of every group's cells of `width` starting before `horizon`, ordered like
+    /// [`Self::query`].
+    fn rows_before(&self, width: &Width, horizon: i64) -> Vec<RollupRow> {
+        let mut cells = Vec::new();
+        for (group, key) in self.groups.iter() {
+            let range = width.cells.range(group.index(), None, Some(horizon));
+            cells.extend(range.map(|cell| (key, cell)));
+        }
+        self.sorted_rows(width, cells)
+    }
+
+    /// Whether retention keeps the windows it evicts, as final rows, for
+    /// [`Self::take_evicted`]. Off by default so that nothing accumulates when nobody
+    /// drains them; turning it off keeps rows already collected until they are taken.
+    pub fn set_keep_evicted(&mut self, keep: bool) {
+        self.keep_evicted = keep;
+    }
+
+    /// Drains the windows evicted by retention since the last call (while
+    /// [`Self::set_keep_evicted`] was on): one closed row per evicted cell, exactly as
+    /// [`Self::query`] returned it just before eviction (except that a window that one
+    /// watermark advance both closed and evicted reads `closed = true` here). Ordered by
+    /// eviction: per batch, per width in spec order, then by window start and group values.
+    /// The row's width is `window_end - window_start`. These rows are output, not rollup
+    /// state: whoever persists them drains them before saving the state.
+    pub fn take_evicted(&mut self) -> Vec<RollupRow> {
+        std::mem::take(&mut self.evicted)
+    }
+
+    /// Time-based retention: drops, without keeping them for [`Self::take_evicted`], the
+    /// windows of every width whose `window_end <= cutoff_ms`, and raises each width's
+    /// retention horizon to match, so that late events for those windows are dropped (and
+    /// counted in [`Self::late_dropped`]) from now on. Returns the number of cells dropped.
+    /// A cutoff ahead of the watermark drops open windows too.
+    pub fn expire_before(&mut self, cutoff_ms: i64) -> usize {
+        let mut dropped = 0;
+        for index in 0..self.widths.len() {
+            let Some(width) = self.widths.get(index) else {
+                continue;
+            };
+            // A window ends at or before the cutoff iff it starts before the window holding
+            // the cutoff. Near i64::MIN that start does not exist, and neither does any
+            // window ending before the cutoff.
+            let Some(horizon) = cutoff_ms.checked_sub(cutoff_ms.rem_euclid(width.millis)) else {
+                continue;
+            };
+            dropped += self.raise_horizon(index, horizon, false);
+        }
+        dropped
     }
 
     /// The per-row loop. `before` is the watermark before this batch (for corrections).

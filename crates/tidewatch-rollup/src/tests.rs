@@ -1,5 +1,6 @@
 //! End-to-end tests of [`Rollup`]: hand-computed bars, recomputation against a direct
 //! implementation under random batchings, watermark and retention, filters and snapshots.
+//! Submodules: `retention` (evicted rows, time-based expiry).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,6 +11,8 @@ use tidewatch_types::schema::FieldDef;
 use tidewatch_types::{EventBatch, FieldColumn, FieldType, StreamSchema, WindowWidth};
 
 use crate::{Change, Error, Rollup, RollupConfig, RollupRow, RollupSpec};
+
+mod retention;
 
 /// 2026-11-23T00:00:00Z, aligned to every width up to one day.
 const T: i64 = 1_795_392_000_000;

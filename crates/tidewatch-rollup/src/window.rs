@@ -260,23 +260,27 @@ impl WidthCells {
         }
     }
 
-    /// Drops every cell with `start < horizon`, in every group.
-    pub(crate) fn evict_before(&mut self, horizon: i64) {
+    /// Drops every cell with `start < horizon`, in every group; returns how many.
+    pub(crate) fn evict_before(&mut self, horizon: i64) -> usize {
         let n = self.template.len();
+        let mut dropped = 0;
         for (group, (hot, cold)) in self.hot.iter_mut().zip(self.cold.iter_mut()).enumerate() {
             while let Some(evicted) = cold.pop_front_if(|c| c.start < horizon) {
+                dropped += 1;
                 if self.spare.len() < MAX_SPARE {
                     self.spare.push(evicted.states);
                 }
             }
             if hot.start != NO_WINDOW && hot.start < horizon {
                 // Cold cells are older than the hot one, so they are all gone already.
+                dropped += 1;
                 hot.start = NO_WINDOW;
                 if let Some(states) = self.hot_states.get_mut(group * n..(group + 1) * n) {
                     states.clone_from_slice(&self.template);
                 }
             }
         }
+        dropped
     }
 
     /// Number of cells held, over all groups.
@@ -369,9 +373,9 @@ mod tests {
         // Group 0 stops after the first cell at or below 60.
         assert_eq!(seen, [(0, 120), (0, 60), (1, 60)]);
 
-        cells.evict_before(60);
+        assert_eq!(cells.evict_before(60), 1);
         assert_eq!(starts(&cells, 0), [(60, 1.0), (120, 1.0)]);
-        cells.evict_before(100);
+        assert_eq!(cells.evict_before(100), 2);
         assert_eq!(starts(&cells, 0), [(120, 1.0)]);
         assert!(starts(&cells, 1).is_empty());
         // A group whose hot window was evicted starts afresh.
