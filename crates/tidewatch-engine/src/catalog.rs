@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use tidewatch_rollup::RollupSpec;
 use tidewatch_types::StreamSchema;
 
+use crate::config::Retention;
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -22,6 +23,9 @@ pub struct StreamEntry {
     pub schema: StreamSchema,
     #[serde(default)]
     pub rollups: Vec<RollupSpec>,
+    /// Set through the API; overrides the configured default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
 }
 
 impl Catalog {
@@ -38,21 +42,9 @@ impl Catalog {
 
     /// Writes the catalog atomically.
     pub fn store(&self, path: &Path) -> Result<()> {
-        let io = |what: &str, e: std::io::Error| {
-            Error::Catalog(format!("{what} {}: {e}", path.display()))
-        };
         let bytes = serde_json::to_vec_pretty(self).map_err(|e| Error::Catalog(e.to_string()))?;
-        let tmp: PathBuf = path.with_extension("json.tmp");
-        let mut file = File::create(&tmp).map_err(|e| io("creating", e))?;
-        file.write_all(&bytes).map_err(|e| io("writing", e))?;
-        file.sync_all().map_err(|e| io("syncing", e))?;
-        fs::rename(&tmp, path).map_err(|e| io("replacing", e))?;
-        if let Some(dir) = path.parent() {
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| io("syncing the directory of", e))?;
-        }
-        Ok(())
+        write_atomically(path, &bytes)
+            .map_err(|e| Error::Catalog(format!("writing {}: {e}", path.display())))
     }
 
     pub fn stream(&self, name: &str) -> Option<&StreamEntry> {
@@ -62,6 +54,22 @@ impl Catalog {
     pub fn stream_mut(&mut self, name: &str) -> Option<&mut StreamEntry> {
         self.streams.iter_mut().find(|s| s.schema.name == name)
     }
+}
+
+/// Replaces `path` with `bytes` so that a crash leaves the old or the new content: temp
+/// file, fsync, rename, directory fsync.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut file = File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -77,6 +85,7 @@ mod tests {
             streams: vec![StreamEntry {
                 schema: StreamSchema::new("s", vec!["t".into()], vec![]).unwrap(),
                 rollups: vec![],
+                retention: None,
             }],
         };
         catalog.store(&path).unwrap();

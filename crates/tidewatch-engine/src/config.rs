@@ -65,6 +65,39 @@ pub struct EngineConfig {
     pub snapshot_closed_windows: usize,
     /// Newest events in a stream subscription's snapshot.
     pub snapshot_events: usize,
+    /// How often closed hour partitions are written to Parquet segments (an hour is
+    /// closed once the stream's newest event is past its end plus `allowed_lateness`).
+    #[serde(with = "humantime_serde")]
+    pub persist_interval: Duration,
+    /// Longest time between checkpoints of a stream's rollups; it bounds the WAL tail a
+    /// restart replays.
+    #[serde(with = "humantime_serde")]
+    pub checkpoint_interval: Duration,
+    /// Hot (in-memory) bytes across all streams past which every partition is persisted.
+    pub hot_memory_limit: u64,
+    /// How often retention runs.
+    #[serde(with = "humantime_serde")]
+    pub retention_interval: Duration,
+    /// Default retention per stream name; the API can override it per stream.
+    pub retention: std::collections::BTreeMap<String, Retention>,
+}
+
+/// How long a stream's raw events and its rollup windows are kept. `None`: forever.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub events: Option<Duration>,
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub rollups: Option<Duration>,
 }
 
 impl Default for EngineConfig {
@@ -81,6 +114,11 @@ impl Default for EngineConfig {
             max_future: Duration::from_secs(300),
             snapshot_closed_windows: 10,
             snapshot_events: 100,
+            persist_interval: Duration::from_secs(10),
+            checkpoint_interval: Duration::from_secs(60),
+            hot_memory_limit: 512 * 1024 * 1024,
+            retention_interval: Duration::from_secs(60),
+            retention: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -97,6 +135,10 @@ impl EngineConfig {
 
     pub(crate) fn wal_dir(&self) -> PathBuf {
         self.data_dir.join("wal")
+    }
+
+    pub(crate) fn lateness_ms(&self) -> i64 {
+        millis(self.allowed_lateness)
     }
 
     pub(crate) fn catalog_path(&self) -> PathBuf {
@@ -134,6 +176,6 @@ impl EngineConfig {
     }
 }
 
-fn millis(d: Duration) -> i64 {
+pub(crate) fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }

@@ -11,15 +11,17 @@ use tidewatch_bus::{Client, Filter, Hub, SubscriptionId};
 use tidewatch_ingest::ids::format_id;
 use tidewatch_ingest::{Format, ParsedBatch, RowError, parse_batch};
 use tidewatch_rollup::{Rollup, RollupRow, RollupSpec};
-use tidewatch_store::{EventQuery, StoreSnapshot, StreamStore};
+use tidewatch_store::{EventQuery, Segment, StoreSnapshot, StreamStore, partition_start};
 use tidewatch_types::time::{format_rfc3339_ms, now_ms};
 use tidewatch_types::{EventBatch, StreamSchema, TimestampMs, WindowWidth};
 use tidewatch_wal::Wal;
 use tracing::{info, warn};
 
 use crate::catalog::{Catalog, StreamEntry};
-use crate::config::EngineConfig;
+use crate::checkpoint::Checkpoint;
+use crate::config::{EngineConfig, Retention};
 use crate::error::{Error, Result};
+use crate::manifest::{Manifest, StreamManifest};
 use crate::record;
 use crate::render::{decode_cursor, encode_cursor, events_json};
 use crate::stream::{LiveRollup, Observer, StreamHandle};
@@ -56,6 +58,10 @@ pub struct StreamInfo {
     pub rows: u64,
     pub first_ts: Option<String>,
     pub last_ts: Option<String>,
+    /// Parquet segments and the checkpoint.
+    pub bytes_on_disk: u64,
+    pub segments: usize,
+    pub retention: Retention,
 }
 
 /// A page of events, newest first.
@@ -78,6 +84,8 @@ pub struct EventsRequest {
 /// What recovery found, reported in logs and at `/readyz`.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RecoverySummary {
+    /// Parquet segments listed by the manifest.
+    pub segments: usize,
     pub wal_segments: usize,
     pub wal_records: u64,
     pub rows: u64,
@@ -96,22 +104,83 @@ pub struct Engine {
     wal: Wal,
     hub: Arc<Hub>,
     recovery: RecoverySummary,
+    /// What is persisted; held for a whole persist or retention run, which it serialises.
+    manifest: Mutex<Manifest>,
+    /// Which WAL records have been applied (see [`Applied`]).
+    applied: Arc<Mutex<Applied>>,
+}
+
+/// Tracks applied WAL sequences: batches become durable in sequence order but are applied
+/// by concurrent tasks, so a persist may only claim "everything up to N" once every
+/// record up to N has been applied.
+#[derive(Debug)]
+pub(crate) struct Applied {
+    /// Every record below this sequence has been applied.
+    next: u64,
+    /// Applied records at or above `next`.
+    ahead: std::collections::BTreeSet<u64>,
+}
+
+impl Applied {
+    fn starting_at(next: u64) -> Self {
+        Applied {
+            next,
+            ahead: std::collections::BTreeSet::new(),
+        }
+    }
+
+    fn done(&mut self, seq: u64) {
+        if seq < self.next {
+            return;
+        }
+        self.ahead.insert(seq);
+        while self.ahead.remove(&self.next) {
+            self.next += 1;
+        }
+    }
+
+    pub(crate) fn first_unapplied(&self) -> u64 {
+        self.next
+    }
 }
 
 impl Engine {
-    /// Opens the data directory and recovers: loads the catalog, then replays the WAL
-    /// through the live apply path. Blocking; call it from a blocking context.
+    /// Opens the data directory and recovers: loads the catalog and the manifest, restores
+    /// each stream's segments and checkpoint, then replays the WAL after them through the
+    /// same apply path as live ingest. Blocking; call it from a blocking context.
     pub fn open(config: EngineConfig) -> Result<Engine> {
         let started = Instant::now();
         create_durable_dir(&config.data_dir)?;
         let catalog = Catalog::load(&config.catalog_path())?;
+        let manifest = Manifest::load(&config.data_dir)?;
+        let debris = manifest.remove_unlisted_files(&config.data_dir)?;
+        if debris > 0 {
+            info!(files = debris, "removed files of an interrupted persist");
+        }
         let mut streams = HashMap::new();
+        let mut rebuild = Vec::new();
+        let mut replay_filters = HashMap::new();
         for entry in &catalog.streams {
-            let handle = Self::build_stream(&config, entry)?;
-            streams.insert(entry.schema.name.clone(), Arc::new(handle));
+            let name = &entry.schema.name;
+            let persisted = manifest.streams.get(name);
+            let (handle, stale) = Self::build_stream(&config, entry, persisted)?;
+            let handle = Arc::new(handle);
+            if !stale.is_empty() {
+                rebuild.push((Arc::clone(&handle), stale));
+            }
+            if let Some(persisted) = persisted {
+                replay_filters.insert(
+                    name.clone(),
+                    (persisted.persisted_through(), persisted.expired_before),
+                );
+            }
+            streams.insert(name.clone(), handle);
         }
 
-        let mut summary = RecoverySummary::default();
+        let mut summary = RecoverySummary {
+            segments: manifest.streams.values().map(|s| s.segments.len()).sum(),
+            ..RecoverySummary::default()
+        };
         let (wal, report) = Wal::open(config.wal_config(), |sequence, payload| {
             let decoded = record::decode(payload)?;
             let Some(handle) = streams.get(&decoded.stream) else {
@@ -125,10 +194,21 @@ impl Engine {
                 ));
             }
             remember_producer_ids(handle, &decoded.batch, &decoded.producer_ids);
-            handle.apply(&decoded.batch, sequence, None);
-            summary.rows += decoded.batch.len() as u64;
+            let filtered =
+                replay_filters
+                    .get(&decoded.stream)
+                    .and_then(|(through, expired_before)| {
+                        not_yet_persisted(&decoded.batch, sequence, through, *expired_before)
+                    });
+            let store_rows = filtered.as_ref().unwrap_or(&decoded.batch);
+            summary.rows += store_rows.len() as u64;
+            handle.replay(&decoded.batch, store_rows, sequence);
             Ok(())
         })?;
+        for (handle, stale) in rebuild {
+            handle.rebuild_rollups(&stale)?;
+            warn!(stream = %handle.schema.name, rollups = ?stale, "rollups recomputed from the stored events (no usable checkpoint)");
+        }
         summary.wal_segments = report.segments;
         summary.wal_records = report.records;
         summary.truncated = report.truncated.as_ref().map(|t| {
@@ -148,12 +228,14 @@ impl Engine {
             );
         }
         info!(
-            segments = summary.wal_segments,
+            segments = summary.segments,
+            wal_segments = summary.wal_segments,
             records = summary.wal_records,
             rows = summary.rows,
             elapsed_ms = summary.elapsed_ms,
             "recovery complete"
         );
+        let applied = Applied::starting_at(wal.next_sequence());
         Ok(Engine {
             config,
             catalog: Mutex::new(catalog),
@@ -161,26 +243,78 @@ impl Engine {
             wal,
             hub: Arc::new(Hub::new()),
             recovery: summary,
+            manifest: Mutex::new(manifest),
+            applied: Arc::new(Mutex::new(applied)),
         })
     }
 
-    fn build_stream(config: &EngineConfig, entry: &StreamEntry) -> Result<StreamHandle> {
+    /// Builds a stream's handle from its declaration and what the manifest holds for it.
+    /// Returns the names of rollups the checkpoint could not restore: they must be
+    /// recomputed from the stored events once the WAL is replayed.
+    fn build_stream(
+        config: &EngineConfig,
+        entry: &StreamEntry,
+        persisted: Option<&StreamManifest>,
+    ) -> Result<(StreamHandle, Vec<String>)> {
         let schema = Arc::new(entry.schema.clone());
-        let handle = StreamHandle::new(
-            Arc::clone(&schema),
-            StreamStore::new(Arc::clone(&schema), config.store_config()),
-        );
+        let mut store = StreamStore::new(Arc::clone(&schema), config.store_config());
+        for meta in persisted.iter().flat_map(|p| &p.segments) {
+            store.add_segment(Segment::new(meta.clone(), &config.data_dir));
+        }
+        let checkpoint = match persisted.and_then(|p| p.checkpoint.as_ref()) {
+            None => None,
+            Some(meta) => {
+                let path = config.data_dir.join(&meta.file);
+                match std::fs::read(&path)
+                    .map_err(|e| Error::Recovery(format!("reading {}: {e}", path.display())))
+                    .and_then(|bytes| Checkpoint::decode(&bytes))
+                {
+                    Ok(checkpoint) => Some(checkpoint),
+                    Err(e) => {
+                        warn!(stream = %schema.name, error = %e, "checkpoint unusable; rollups will be recomputed");
+                        None
+                    }
+                }
+            }
+        };
+        let handle = StreamHandle::new(Arc::clone(&schema), store);
+        let mut stale = Vec::new();
         {
             let mut state = handle.state.write();
             for spec in &entry.rollups {
-                let rollup =
-                    Rollup::new(spec.clone(), &schema, config.rollup_config()).map_err(|e| {
-                        Error::Catalog(format!("rollup {:?} of {:?}: {e}", spec.name, schema.name))
-                    })?;
+                let invalid = |e: tidewatch_rollup::Error| {
+                    Error::Catalog(format!("rollup {:?} of {:?}: {e}", spec.name, schema.name))
+                };
+                let saved = checkpoint
+                    .as_ref()
+                    .and_then(|c| c.rollups.iter().find(|(name, _)| *name == spec.name));
+                let restored = saved.and_then(|(_, bytes)| {
+                    Rollup::restore(spec.clone(), &schema, config.rollup_config(), bytes)
+                        .inspect_err(|e| warn!(stream = %schema.name, rollup = %spec.name, error = %e, "rollup checkpoint refused"))
+                        .ok()
+                });
+                let rollup = match restored {
+                    Some(rollup) => rollup,
+                    None => {
+                        if checkpoint.is_some() || persisted.is_some_and(|p| !p.segments.is_empty())
+                        {
+                            stale.push(spec.name.clone());
+                        }
+                        Rollup::new(spec.clone(), &schema, config.rollup_config())
+                            .map_err(invalid)?
+                    }
+                };
                 state.rollups.push(LiveRollup::new(&schema.name, rollup));
             }
+            if let Some(checkpoint) = &checkpoint {
+                state.rollups_through = checkpoint.seq;
+                handle
+                    .producer_ids
+                    .lock()
+                    .extend(checkpoint.producer_ids.iter().copied());
+            }
         }
-        Ok(handle)
+        Ok((handle, stale))
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -211,8 +345,9 @@ impl Engine {
         let entry = StreamEntry {
             schema,
             rollups: Vec::new(),
+            retention: None,
         };
-        let handle = Self::build_stream(&self.config, &entry)?;
+        let (handle, _) = Self::build_stream(&self.config, &entry, None)?;
         let name = entry.schema.name.clone();
         let mut next = catalog.clone();
         next.streams.push(entry);
@@ -284,12 +419,24 @@ impl Engine {
     pub fn streams(&self) -> Vec<StreamInfo> {
         let mut handles: Vec<Arc<StreamHandle>> = self.streams.read().values().cloned().collect();
         handles.sort_by(|a, b| a.schema.name.cmp(&b.schema.name));
-        handles.iter().map(|handle| stream_info(handle)).collect()
+        handles.iter().map(|handle| self.info(handle)).collect()
     }
 
     /// One stream as [`Engine::streams`] lists it.
     pub fn stream_info(&self, name: &str) -> Result<StreamInfo> {
-        Ok(stream_info(&*self.stream(name)?))
+        Ok(self.info(&*self.stream(name)?))
+    }
+
+    fn info(&self, handle: &StreamHandle) -> StreamInfo {
+        let mut info = stream_info(handle);
+        let manifest = self.manifest.lock();
+        if let Some(persisted) = manifest.streams.get(&info.name) {
+            info.bytes_on_disk = persisted.bytes_on_disk();
+            info.segments = persisted.segments.len();
+        }
+        drop(manifest);
+        info.retention = self.retention(&info.name);
+        info
     }
 
     /// Parses and validates a request body for `stream`. CPU-bound; no I/O.
@@ -358,6 +505,7 @@ impl Engine {
         // away and this future is dropped, a batch that reached the WAL still reaches the
         // hot store, the rollups and the subscribers now, not only at the next restart.
         let (handle, hub) = (Arc::clone(handle), Arc::clone(&self.hub));
+        let applied = Arc::clone(&self.applied);
         let started = Instant::now();
         let finish = tokio::spawn(async move {
             let sequence = match durable.await {
@@ -376,7 +524,8 @@ impl Engine {
             };
             metrics::histogram!("tidewatch_wal_append_seconds")
                 .record(started.elapsed().as_secs_f64());
-            handle.apply(&batch, sequence, Some(&hub));
+            handle.apply(&batch, sequence, &hub);
+            applied.lock().done(sequence);
             let stream = handle.schema.name.clone();
             metrics::counter!("tidewatch_ingest_rows_total", "stream" => stream.clone())
                 .increment(batch.len() as u64);
@@ -623,8 +772,13 @@ impl Engine {
         Ok(Arc::from(Value::Array(rows).to_string()))
     }
 
-    /// Flushes the WAL to stable storage and stops its writer.
+    /// Persists every hot partition and a checkpoint of every stream, flushes the WAL to
+    /// stable storage and stops its writer. A failed persist is logged, not fatal: the
+    /// WAL still holds everything.
     pub async fn close(&self) -> Result<()> {
+        if let Err(e) = self.persist(PersistMode::All) {
+            warn!(error = %e, "persist at shutdown failed; the wal keeps the data");
+        }
         self.wal.sync().await?;
         self.wal.close()?;
         info!("engine closed, wal synced");
@@ -680,6 +834,9 @@ fn stream_info(handle: &StreamHandle) -> StreamInfo {
         rows: stats.rows,
         first_ts: stats.first_ts.map(format_rfc3339_ms),
         last_ts: stats.last_ts.map(format_rfc3339_ms),
+        bytes_on_disk: 0,
+        segments: 0,
+        retention: Retention::default(),
     }
 }
 
@@ -719,6 +876,27 @@ fn check_range(from: Option<TimestampMs>, to: Option<TimestampMs>) -> Result<()>
         ))),
         _ => Ok(()),
     }
+}
+
+/// The rows of WAL record `seq` that no segment holds yet and retention has not removed;
+/// `None` when that is every row (the common case, without a copy).
+fn not_yet_persisted(
+    batch: &EventBatch,
+    seq: u64,
+    through: &std::collections::BTreeMap<i64, u64>,
+    expired_before: Option<TimestampMs>,
+) -> Option<EventBatch> {
+    let keep = |row: usize| {
+        let ts = batch.ts[row];
+        expired_before.is_none_or(|cutoff| ts >= cutoff)
+            && through
+                .get(&partition_start(ts))
+                .is_none_or(|&persisted| seq > persisted)
+    };
+    if (0..batch.len()).all(keep) {
+        return None;
+    }
+    Some(batch.filter_rows(keep))
 }
 
 fn remember_producer_ids(handle: &StreamHandle, batch: &EventBatch, producer_ids: &[bool]) {
@@ -769,6 +947,10 @@ fn reserve_producer_ids(
         .collect();
     (batch, producer_ids, reserved, duplicates)
 }
+
+mod persist;
+
+pub use persist::{PersistMode, PersistReport};
 
 #[cfg(test)]
 mod tests;

@@ -30,6 +30,8 @@ pub enum Error {
     Recovery(String),
     #[error("storage: {0}")]
     Storage(#[from] tidewatch_store::SegmentError),
+    #[error("persisting: {0}")]
+    Persist(String),
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -24,16 +24,21 @@
 //!   query, subscribe, close.
 
 pub mod catalog;
+pub mod checkpoint;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod manifest;
 pub mod record;
 pub mod render;
 pub mod stream;
 pub mod topic;
 
-pub use config::{EngineConfig, FsyncSetting};
-pub use engine::{Engine, EventsPage, EventsRequest, IngestReceipt, RecoverySummary, StreamInfo};
+pub use config::{EngineConfig, FsyncSetting, Retention};
+pub use engine::{
+    Engine, EventsPage, EventsRequest, IngestReceipt, PersistMode, PersistReport, RecoverySummary,
+    StreamInfo,
+};
 pub use error::{Error, Result};
 pub use stream::Observer;
 pub use tidewatch_rollup::{RollupRow, RollupSpec};

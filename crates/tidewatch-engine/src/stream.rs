@@ -32,6 +32,22 @@ pub(crate) struct StreamState {
     pub(crate) store: StreamStore,
     pub(crate) rollups: Vec<LiveRollup>,
     changes: Vec<Change>,
+    /// Largest WAL sequence applied to this stream.
+    pub(crate) max_applied_seq: Option<u64>,
+    /// Smallest WAL sequence applied since the last checkpoint: the WAL must keep it.
+    pub(crate) dirty_since: Option<u64>,
+    /// Records up to this sequence are already in the rollups (restored checkpoint);
+    /// replay skips them for rollups.
+    pub(crate) rollups_through: u64,
+    /// When the last checkpoint of this stream was taken (epoch ms, wall clock).
+    pub(crate) checkpointed_at: i64,
+}
+
+impl StreamState {
+    fn note_applied(&mut self, seq: u64) {
+        self.max_applied_seq = Some(self.max_applied_seq.map_or(seq, |m| m.max(seq)));
+        self.dirty_since = Some(self.dirty_since.map_or(seq, |m| m.min(seq)));
+    }
 }
 
 pub(crate) struct LiveRollup {
@@ -65,32 +81,76 @@ impl StreamHandle {
                 store,
                 rollups: Vec::new(),
                 changes: Vec::new(),
+                max_applied_seq: None,
+                dirty_since: None,
+                rollups_through: 0,
+                checkpointed_at: tidewatch_types::time::now_ms(),
             }),
             producer_ids: Mutex::new(HashSet::new()),
             observers: RwLock::new(Vec::new()),
         }
     }
 
-    /// Folds a durable batch into the hot store and every rollup, then publishes what
-    /// changed on `hub` and tells the observers (neither during recovery). Holds the
-    /// state lock throughout.
-    pub(crate) fn apply(&self, batch: &EventBatch, seq: u64, hub: Option<&Hub>) {
+    /// Folds a durable batch from WAL record `seq` into the hot store and every rollup,
+    /// then publishes what changed on `hub` and tells the observers. Holds the state lock
+    /// throughout.
+    pub(crate) fn apply(&self, batch: &EventBatch, seq: u64, hub: &Hub) {
         let mut state = self.state.write();
         let state = &mut *state;
+        state.note_applied(seq);
         state.store.append(batch, seq);
         for live in &mut state.rollups {
             state.changes.clear();
             live.rollup.apply(batch, &mut state.changes);
-            if let Some(hub) = hub {
-                publish_rollup_changes(hub, live, &state.changes);
+            publish_rollup_changes(hub, live, &state.changes);
+        }
+        self.publish_events(hub, batch);
+        for observer in self.observers.read().iter() {
+            observer(&self.schema, batch);
+        }
+    }
+
+    /// Recovery's apply: `store_rows` (the rows not already in a segment) go to the hot
+    /// store, the whole batch to the rollups unless the checkpoint already holds it.
+    /// Publishes nothing.
+    pub(crate) fn replay(&self, batch: &EventBatch, store_rows: &EventBatch, seq: u64) {
+        let mut state = self.state.write();
+        let state = &mut *state;
+        if !store_rows.is_empty() {
+            state.store.append(store_rows, seq);
+        }
+        if seq > state.rollups_through {
+            state.note_applied(seq);
+            for live in &mut state.rollups {
+                state.changes.clear();
+                live.rollup.apply(batch, &mut state.changes);
             }
         }
-        if let Some(hub) = hub {
-            self.publish_events(hub, batch);
-            for observer in self.observers.read().iter() {
-                observer(&self.schema, batch);
+        state.max_applied_seq = Some(state.max_applied_seq.map_or(seq, |m| m.max(seq)));
+    }
+
+    /// Recomputes the named rollups from every stored event (hot and cold), replacing
+    /// their state; for rollups a checkpoint could not restore.
+    pub(crate) fn rebuild_rollups(&self, names: &[String]) -> crate::Result<()> {
+        let mut state = self.state.write();
+        let state = &mut *state;
+        let events = state.store.all_events()?;
+        for live in state
+            .rollups
+            .iter_mut()
+            .filter(|r| names.iter().any(|n| n == r.name()))
+        {
+            let spec = live.rollup.spec().clone();
+            let config = *live.rollup.config();
+            let mut rollup = Rollup::new(spec, &self.schema, config)
+                .map_err(|e| crate::Error::Recovery(e.to_string()))?;
+            for batch in &events {
+                state.changes.clear();
+                rollup.apply(batch, &mut state.changes);
             }
+            live.rollup = rollup;
         }
+        Ok(())
     }
 
     fn publish_events(&self, hub: &Hub, batch: &EventBatch) {

@@ -87,7 +87,7 @@ impl From<EngineError> for ApiError {
                 ApiError::new(S::UNPROCESSABLE_ENTITY, "invalid_rows", message)
                     .with_details(json!({"total_rows": total, "rejected": rows}))
             }
-            EngineError::Wal(_) | EngineError::Storage(_) => {
+            EngineError::Wal(_) | EngineError::Storage(_) | EngineError::Persist(_) => {
                 ApiError::new(S::SERVICE_UNAVAILABLE, "storage_unavailable", message)
             }
             EngineError::Catalog(_) | EngineError::Recovery(_) | EngineError::Internal(_) => {

@@ -288,8 +288,9 @@ impl StreamStore {
     }
 
     /// Drops every partition and segment whose hour ends at or before `cutoff`, hot and
-    /// cold. Returns the dropped segments (marked removed: their files go when the last
-    /// reader lets go) and the number of rows dropped.
+    /// cold. Returns the dropped segments and the number of rows dropped. The caller marks
+    /// the segments removed (their files go when the last reader lets go) once the
+    /// manifest no longer lists them.
     pub fn expire_before(&mut self, cutoff: TimestampMs) -> (Vec<Arc<Segment>>, u64) {
         let last_expired = |start: i64| start.saturating_add(crate::PARTITION_MS) <= cutoff;
         let mut rows = 0u64;
@@ -314,7 +315,6 @@ impl StreamStore {
         for start in cold {
             for segment in self.segments.remove(&start).unwrap_or_default() {
                 rows += segment.meta.rows;
-                segment.mark_removed();
                 dropped.push(segment);
             }
         }

@@ -81,7 +81,8 @@ async fn ingested_events_are_queryable_and_survive_reopening() {
         assert_eq!(btc["n"], 2.0);
         assert_eq!(btc["volume"], 4.0);
         assert_eq!(btc["vwap"], (100.0 * 1.0 + 110.0 * 3.0) / 4.0);
-        engine.close().await.unwrap();
+        // No close, so no persist: the WAL alone brings everything back.
+        drop(engine);
         rows
     };
     let engine = open(dir.path());
@@ -377,4 +378,165 @@ async fn a_lagged_client_without_subscriptions_can_subscribe_again_after_resync(
         .try_recv()
         .expect("the new subscription's snapshot is queued");
     assert_eq!(snapshot.kind, OutboundKind::Snapshot);
+}
+
+/// Every answer the REST queries give about `ticks`: pages of events (all, by tag, by
+/// range, following cursors) and every rollup window.
+fn answers(engine: &Engine, t0: i64) -> Vec<Value> {
+    let mut out = Vec::new();
+    let requests = [
+        EventsRequest {
+            limit: Some(1000),
+            ..EventsRequest::default()
+        },
+        EventsRequest {
+            limit: Some(7),
+            tags: vec![("symbol".into(), "ETH".into())],
+            ..EventsRequest::default()
+        },
+        EventsRequest {
+            from: Some(t0 + 30 * 60_000),
+            to: Some(t0 + 150 * 60_000),
+            limit: Some(1000),
+            ..EventsRequest::default()
+        },
+    ];
+    for request in requests {
+        let mut request = request;
+        loop {
+            let page = engine.events("ticks", &request).unwrap();
+            out.push(Value::Array(page.events));
+            match page.next_cursor {
+                Some(cursor) if out.len() < 200 => request.cursor = Some(cursor),
+                _ => break,
+            }
+        }
+    }
+    for window in ["1m", "5m"] {
+        let rows = engine
+            .rollup_rows(
+                "ticks",
+                "bars",
+                Some(window.parse().unwrap()),
+                None,
+                None,
+                &[],
+            )
+            .unwrap()
+            .1;
+        out.push(Value::Array(rows));
+    }
+    let info = engine.stream_info("ticks").unwrap();
+    out.push(json!([info.rows, info.first_ts, info.last_ts]));
+    out
+}
+
+/// Three hours of ticks, two symbols, one batch per ten minutes.
+fn three_hours(t0: i64) -> Vec<String> {
+    (0..18)
+        .map(|step| {
+            let events: Vec<(i64, &str, f64, f64)> = (0..20)
+                .map(|i| {
+                    let ts = t0 + step * 600_000 + i * 29_000;
+                    let symbol = if i % 3 == 0 { "ETH" } else { "BTC" };
+                    (
+                        ts,
+                        symbol,
+                        100.0 + (step * 20 + i) as f64 * 0.25,
+                        1.0 + (i % 4) as f64,
+                    )
+                })
+                .collect();
+            rows(&events)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn queries_answer_the_same_before_and_after_a_seal_and_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = base() - 3 * 3_600_000;
+    let t0 = t0 - t0.rem_euclid(3_600_000);
+    let (before, wal_files_before) = {
+        let engine = open(dir.path());
+        engine.declare_stream(ticks()).unwrap();
+        engine.declare_rollup("ticks", bars()).unwrap();
+        for body in three_hours(t0) {
+            engine
+                .ingest("ticks", body.as_bytes(), Format::JsonArray, false)
+                .await
+                .unwrap();
+        }
+        let before = answers(&engine, t0);
+
+        // The two hours before the newest are closed: they go to Parquet.
+        let report = engine.persist(PersistMode::Closed).unwrap();
+        assert_eq!(report.segments, 2, "{report:?}");
+        assert_eq!(report.rows, 240);
+        assert_eq!(report.checkpoints, 1);
+        assert_eq!(answers(&engine, t0), before, "after sealing closed hours");
+        let info = engine.stream_info("ticks").unwrap();
+        assert_eq!(info.segments, 2);
+        assert!(info.bytes_on_disk > 0);
+
+        // A late event for a sealed hour, then everything.
+        let late = rows(&[(t0 + 5_000, "ETH", 1.0, 9.0)]);
+        engine
+            .ingest("ticks", late.as_bytes(), Format::JsonArray, false)
+            .await
+            .unwrap();
+        let with_late = answers(&engine, t0);
+        assert_ne!(with_late, before);
+        engine.persist(PersistMode::All).unwrap();
+        assert_eq!(answers(&engine, t0), with_late, "after sealing everything");
+        let wal_files = std::fs::read_dir(dir.path().join("wal")).unwrap().count();
+        engine.close().await.unwrap();
+        (with_late, wal_files)
+    };
+    let engine = open(dir.path());
+    assert_eq!(answers(&engine, t0), before, "after a restart");
+    let recovery = engine.recovery();
+    assert_eq!(recovery.rows, 0, "nothing left to replay: {recovery:?}");
+    assert_eq!(recovery.segments, 4);
+    assert!(
+        wal_files_before >= 2,
+        "LOCK and the active segment at least"
+    );
+
+    // Retention: drop the first hour, exactly.
+    engine
+        .set_retention(
+            "ticks",
+            Some(Retention {
+                events: Some(std::time::Duration::from_secs(1)),
+                rollups: None,
+            }),
+        )
+        .unwrap();
+    let dropped = engine.expire(t0 + 3_600_000 + 1000).unwrap();
+    assert_eq!(dropped, 121, "the first hour's 120 events and the late one");
+    let page = engine
+        .events(
+            "ticks",
+            &EventsRequest {
+                limit: Some(1000),
+                ..EventsRequest::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(page.events.len(), 360 - 120);
+    let oldest = page.events.last().unwrap()["ts"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(oldest, format_rfc3339_ms(t0 + 3_600_000));
+    engine.close().await.unwrap();
+    drop(engine);
+    let engine = open(dir.path());
+    assert_eq!(
+        engine.stream_info("ticks").unwrap().rows,
+        240,
+        "expired rows stay gone"
+    );
+    assert_eq!(engine.stream_info("ticks").unwrap().segments, 2);
 }

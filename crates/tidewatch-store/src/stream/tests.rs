@@ -352,6 +352,8 @@ fn persisted_rows_read_back_the_same_from_segments_and_late_rows_join_them() {
     let files: Vec<_> = store.segments().map(|s| s.path.clone()).collect();
     let (dropped, rows) = store.expire_before(HOUR);
     assert_eq!(rows as usize, all.iter().filter(|r| r.1 < HOUR).count());
+    assert!(files[0].exists(), "kept until marked removed");
+    dropped.iter().for_each(|s| s.mark_removed());
     drop(dropped);
     assert!(!files[0].exists(), "the expired segment file is deleted");
     let kept = page(&store, &queries[0]);

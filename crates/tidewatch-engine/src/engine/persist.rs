@@ -1,0 +1,411 @@
+//! Persisting: hot partitions into Parquet segments, rollup state and producer ids into
+//! checkpoints, the manifest, WAL truncation, and retention.
+//!
+//! A persist of one stream:
+//! 1. Under the stream's lock, and only when every WAL record up to `through` (the last
+//!    applied sequence with none missing before it) has been applied and none after it
+//!    touched the stream: hand out the chosen partitions' rows and, when due, encode a
+//!    checkpoint. Ingest goes on meanwhile; new rows stay in memory.
+//! 2. Without the lock: write the segment and checkpoint files (temp, fsync, rename).
+//! 3. Under the stream's lock: write the manifest that lists them, then drop the persisted
+//!    rows from memory. Before the manifest is written the new files are debris, deleted
+//!    at the next start; after, recovery skips exactly their rows in the WAL.
+//!
+//! Then WAL segments wholly below every stream's oldest unpersisted sequence are deleted.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tidewatch_store::{PersistJob, Segment, SegmentMeta, partition_start, segment::write_segment};
+use tidewatch_types::time::now_ms;
+use tracing::{info, warn};
+
+use super::Engine;
+use crate::checkpoint::Checkpoint;
+use crate::config::{Retention, millis};
+use crate::error::{Error, Result};
+use crate::manifest::{CHECKPOINTS_DIR, CheckpointMeta, Manifest, SEGMENTS_DIR};
+use crate::stream::StreamHandle;
+
+/// Shortest maintenance interval, whatever the configuration says.
+const MIN_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Which hot partitions a persist writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PersistMode {
+    /// Hours that are closed: the stream's newest event is past their end plus the
+    /// allowed lateness. Checkpoints only when due.
+    Closed,
+    /// Everything in memory, and a checkpoint of every stream that changed (shutdown,
+    /// memory pressure).
+    All,
+}
+
+/// What one persist run wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PersistReport {
+    pub segments: usize,
+    pub rows: u64,
+    pub bytes: u64,
+    pub checkpoints: usize,
+    pub wal_segments_removed: usize,
+}
+
+/// Files of one stream's persist, written but not yet listed by the manifest.
+struct Written {
+    segments: Vec<(i64, Option<SegmentMeta>)>,
+    checkpoint: Option<CheckpointMeta>,
+}
+
+impl Engine {
+    /// Persists what `mode` selects in every stream, then truncates the WAL. Blocking
+    /// (file I/O); runs one at a time.
+    pub fn persist(&self, mode: PersistMode) -> Result<PersistReport> {
+        let started = Instant::now();
+        let mut manifest = self.manifest.lock();
+        let mut report = PersistReport::default();
+        let mut handles: Vec<Arc<StreamHandle>> = self.streams.read().values().cloned().collect();
+        handles.sort_by(|a, b| a.schema.name.cmp(&b.schema.name));
+        let mut first_error = None;
+        for handle in &handles {
+            if let Err(e) = self.persist_stream(handle, mode, &mut manifest, &mut report) {
+                warn!(stream = %handle.schema.name, error = %e, "persist failed; the data stays in memory and in the wal");
+                first_error.get_or_insert(e);
+            }
+        }
+        report.wal_segments_removed = self.truncate_wal(&handles)?;
+        if report.segments + report.checkpoints + report.wal_segments_removed > 0 {
+            metrics::counter!("tidewatch_persisted_rows_total").increment(report.rows);
+            metrics::histogram!("tidewatch_persist_seconds")
+                .record(started.elapsed().as_secs_f64());
+            info!(
+                ?mode,
+                segments = report.segments,
+                rows = report.rows,
+                bytes = report.bytes,
+                checkpoints = report.checkpoints,
+                wal_segments_removed = report.wal_segments_removed,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "persisted"
+            );
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
+    }
+
+    /// Runs persists and retention on their intervals until the task is dropped or
+    /// aborted (an interrupted persist leaves only debris the next start deletes). Past
+    /// `hot_memory_limit` a persist writes every partition, not only closed ones.
+    pub async fn run_maintenance(self: Arc<Self>) {
+        let mut persist = tokio::time::interval(self.config.persist_interval.max(MIN_INTERVAL));
+        let mut retention = tokio::time::interval(self.config.retention_interval.max(MIN_INTERVAL));
+        persist.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let engine = Arc::clone(&self);
+            let result = tokio::select! {
+                _ = persist.tick() => tokio::task::spawn_blocking(move || {
+                    let mode = if engine.hot_bytes() as u64 > engine.config.hot_memory_limit {
+                        PersistMode::All
+                    } else {
+                        PersistMode::Closed
+                    };
+                    engine.persist(mode).map(|_| ())
+                }).await,
+                _ = retention.tick() => tokio::task::spawn_blocking(move || {
+                    engine.expire(now_ms()).map(|_| ())
+                }).await,
+            };
+            match result {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    warn!(error = %e, "maintenance run failed; retrying at the next tick")
+                }
+                Err(e) => warn!(error = %e, "maintenance task failed"),
+            }
+        }
+    }
+
+    /// Bytes held in memory by every stream's hot partitions.
+    pub fn hot_bytes(&self) -> usize {
+        let handles: Vec<Arc<StreamHandle>> = self.streams.read().values().cloned().collect();
+        handles
+            .iter()
+            .map(|h| h.state.read().store.hot_bytes())
+            .sum()
+    }
+
+    fn persist_stream(
+        &self,
+        handle: &StreamHandle,
+        mode: PersistMode,
+        manifest: &mut Manifest,
+        report: &mut PersistReport,
+    ) -> Result<()> {
+        let Some(through) = self.applied.lock().first_unapplied().checked_sub(1) else {
+            return Ok(());
+        };
+        let lateness = self.config.lateness_ms();
+        let checkpoint_due = millis(self.config.checkpoint_interval);
+        let (jobs, checkpoint, dirty_before) = {
+            let mut state = handle.state.write();
+            if state.max_applied_seq.is_some_and(|m| m > through) {
+                // A later record was applied before an earlier one finished: next round.
+                return Ok(());
+            }
+            let newest = state.store.stats().last_ts;
+            let jobs = state.store.begin_persist(|start, _| match mode {
+                PersistMode::All => true,
+                PersistMode::Closed => newest.is_some_and(|newest| {
+                    start.saturating_add(tidewatch_store::PARTITION_MS + lateness) <= newest
+                }),
+            });
+            let due = state.dirty_since.is_some()
+                && (mode == PersistMode::All
+                    || !jobs.is_empty()
+                    || now_ms() - state.checkpointed_at >= checkpoint_due);
+            let checkpoint = due.then(|| Checkpoint {
+                seq: through,
+                producer_ids: handle.producer_ids.lock().iter().copied().collect(),
+                rollups: state
+                    .rollups
+                    .iter()
+                    .map(|r| (r.name().to_owned(), r.rollup.checkpoint()))
+                    .collect(),
+            });
+            let dirty_before = state.dirty_since;
+            if due {
+                state.dirty_since = None;
+                state.checkpointed_at = now_ms();
+            }
+            (jobs, checkpoint, dirty_before)
+        };
+        if jobs.is_empty() && checkpoint.is_none() {
+            return Ok(());
+        }
+
+        let undo = |files: &[String]| {
+            let mut state = handle.state.write();
+            for job in &jobs {
+                state.store.abort_persist(job.partition);
+            }
+            if let Some(before) = dirty_before {
+                state.dirty_since = Some(state.dirty_since.map_or(before, |d| d.min(before)));
+            }
+            for file in files {
+                let _ = std::fs::remove_file(self.config.data_dir.join(file));
+            }
+        };
+        let written = match self.write_files(handle, &jobs, checkpoint.as_ref(), through) {
+            Ok(written) => written,
+            Err((e, files)) => {
+                undo(&files);
+                return Err(e);
+            }
+        };
+
+        let name = &handle.schema.name;
+        let mut next = manifest.clone();
+        let entry = next.streams.entry(name.clone()).or_default();
+        entry
+            .segments
+            .extend(written.segments.iter().filter_map(|(_, m)| m.clone()));
+        let replaced = match &written.checkpoint {
+            Some(meta) => entry.checkpoint.replace(meta.clone()),
+            None => None,
+        };
+        let mut state = handle.state.write();
+        if let Err(e) = next.store(&self.config.data_dir) {
+            drop(state);
+            undo(&written.files());
+            return Err(e);
+        }
+        *manifest = next;
+        for (partition, meta) in written.segments {
+            if let Some(meta) = &meta {
+                report.segments += 1;
+                report.rows += meta.rows;
+                report.bytes += meta.bytes;
+            }
+            let segment = meta.map(|m| Segment::new(m, &self.config.data_dir));
+            state.store.finish_persist(partition, segment);
+        }
+        drop(state);
+        if let Some(meta) = &written.checkpoint {
+            report.checkpoints += 1;
+            report.bytes += meta.bytes;
+        }
+        if let Some(old) =
+            replaced.filter(|old| Some(&old.file) != written.checkpoint.as_ref().map(|c| &c.file))
+        {
+            let _ = std::fs::remove_file(self.config.data_dir.join(old.file));
+        }
+        Ok(())
+    }
+
+    /// Writes a persist's segment and checkpoint files. On failure returns the files
+    /// already written, for the caller to delete.
+    fn write_files(
+        &self,
+        handle: &StreamHandle,
+        jobs: &[PersistJob],
+        checkpoint: Option<&Checkpoint>,
+        through: u64,
+    ) -> std::result::Result<Written, (Error, Vec<String>)> {
+        let data_dir = &self.config.data_dir;
+        let name = &handle.schema.name;
+        let arrow_schema = Arc::clone(handle.state.read().store.arrow_schema());
+        let mut written = Written {
+            segments: Vec::with_capacity(jobs.len()),
+            checkpoint: None,
+        };
+        for job in jobs {
+            let file = format!("{SEGMENTS_DIR}/{name}/{}-{through}.parquet", job.partition);
+            let result = write_segment(
+                &data_dir.join(&file),
+                &arrow_schema,
+                &job.batches,
+                handle.schema.tags.len(),
+            );
+            let meta = match result {
+                Ok(meta) => meta.map(|(rows, bytes, min_ts, max_ts)| SegmentMeta {
+                    file,
+                    partition: job.partition,
+                    min_ts,
+                    max_ts,
+                    rows,
+                    bytes,
+                    through_seq: through,
+                }),
+                Err(e) => return Err((e.into(), written.files())),
+            };
+            written.segments.push((job.partition, meta));
+        }
+        if let Some(checkpoint) = checkpoint {
+            let file = format!("{CHECKPOINTS_DIR}/{name}-{through}.ckpt");
+            let bytes = checkpoint.encode();
+            let path = data_dir.join(&file);
+            let result = std::fs::create_dir_all(data_dir.join(CHECKPOINTS_DIR))
+                .and_then(|()| crate::catalog::write_atomically(&path, &bytes));
+            if let Err(e) = result {
+                let e = Error::Persist(format!("writing {}: {e}", path.display()));
+                return Err((e, written.files()));
+            }
+            written.checkpoint = Some(CheckpointMeta {
+                file,
+                seq: through,
+                bytes: bytes.len() as u64,
+            });
+        }
+        if !jobs.is_empty() {
+            let dir = data_dir.join(SEGMENTS_DIR).join(name);
+            if let Err(e) = sync_dir(&dir) {
+                return Err((e, written.files()));
+            }
+        }
+        Ok(written)
+    }
+
+    /// Deletes WAL segments that hold nothing any stream still needs.
+    fn truncate_wal(&self, handles: &[Arc<StreamHandle>]) -> Result<usize> {
+        let mut bound = self.applied.lock().first_unapplied();
+        for handle in handles {
+            let state = handle.state.read();
+            for seq in [state.store.min_unpersisted_seq(), state.dirty_since]
+                .into_iter()
+                .flatten()
+            {
+                bound = bound.min(seq);
+            }
+        }
+        Ok(self.wal.remove_segments_before(bound)?)
+    }
+
+    /// Sets a stream's retention (`None` clears it back to the configured default) and
+    /// records it in the catalog.
+    pub fn set_retention(&self, stream: &str, retention: Option<Retention>) -> Result<()> {
+        self.stream(stream)?;
+        let mut catalog = self.catalog.lock();
+        let mut next = catalog.clone();
+        let entry = next
+            .stream_mut(stream)
+            .ok_or_else(|| Error::UnknownStream(stream.to_owned()))?;
+        entry.retention = retention;
+        next.store(&self.config.catalog_path())?;
+        *catalog = next;
+        Ok(())
+    }
+
+    /// The retention in force for a stream: set through the API, else configured.
+    pub fn retention(&self, stream: &str) -> Retention {
+        let set = self
+            .catalog
+            .lock()
+            .stream(stream)
+            .and_then(|entry| entry.retention);
+        set.or_else(|| self.config.retention.get(stream).copied())
+            .unwrap_or_default()
+    }
+
+    /// Drops every stream's expired hours (events) and windows (rollups) as of `now`.
+    /// Returns the rows dropped.
+    pub fn expire(&self, now: i64) -> Result<u64> {
+        let mut manifest = self.manifest.lock();
+        let handles: Vec<Arc<StreamHandle>> = self.streams.read().values().cloned().collect();
+        let mut dropped_rows = 0;
+        for handle in handles {
+            let name = &handle.schema.name;
+            let retention = self.retention(name);
+            if let Some(keep) = retention.rollups {
+                let cutoff = now.saturating_sub(millis(keep));
+                let mut state = handle.state.write();
+                for live in &mut state.rollups {
+                    live.rollup.expire_before(cutoff);
+                }
+            }
+            let Some(keep) = retention.events else {
+                continue;
+            };
+            let cutoff = partition_start(now.saturating_sub(millis(keep)));
+            let mut state = handle.state.write();
+            let (segments, rows) = state.store.expire_before(cutoff);
+            if rows == 0 && segments.is_empty() {
+                continue;
+            }
+            let gone: HashSet<&str> = segments.iter().map(|s| s.meta.file.as_str()).collect();
+            let mut next = manifest.clone();
+            let entry = next.streams.entry(name.clone()).or_default();
+            entry.segments.retain(|s| !gone.contains(s.file.as_str()));
+            entry.expired_before = Some(entry.expired_before.map_or(cutoff, |c| c.max(cutoff)));
+            next.store(&self.config.data_dir)?;
+            *manifest = next;
+            drop(state);
+            for segment in &segments {
+                segment.mark_removed();
+            }
+            dropped_rows += rows;
+            info!(stream = %name, rows, segments = segments.len(), "retention dropped expired data");
+        }
+        Ok(dropped_rows)
+    }
+}
+
+impl Written {
+    fn files(&self) -> Vec<String> {
+        self.segments
+            .iter()
+            .filter_map(|(_, m)| m.as_ref().map(|m| m.file.clone()))
+            .chain(self.checkpoint.as_ref().map(|c| c.file.clone()))
+            .collect()
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::Persist(format!("syncing {}: {e}", dir.display())))
+}
