@@ -55,6 +55,20 @@ impl Groups {
         self.keys.len()
     }
 
+    /// Appends `key` as the next group while loading a checkpoint. `None` if the key is
+    /// already a group or the id space is exhausted: ids must stay unique.
+    pub(crate) fn push_restored(&mut self, key: GroupKey) -> Option<GroupId> {
+        let id = u32::try_from(self.keys.len())
+            .ok()
+            .filter(|&id| id != UNRESOLVED)?;
+        if self.index.contains_key(&key) {
+            return None;
+        }
+        self.index.insert(key.clone(), id);
+        self.keys.push(key);
+        Some(GroupId(id))
+    }
+
     /// The id of `key`, creating the group if new. `None` only if the id space (u32) is
     /// exhausted.
     fn intern(&mut self, key: &[Option<Arc<str>>]) -> Option<u32> {

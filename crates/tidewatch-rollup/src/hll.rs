@@ -17,6 +17,8 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::codec::{Reader, Writer, invalid};
+
 /// Index bits of the hash.
 pub const PRECISION: u32 = 12;
 /// Number of registers.
@@ -164,6 +166,59 @@ impl HyperLogLog {
             Repr::Sparse(hashes) => hashes.len() as f64,
             Repr::Dense(registers) => estimate_registers(registers),
         }
+    }
+
+    /// Appends the checkpoint encoding: `0`, a `u16` count and the sorted hashes while
+    /// exact; `1` and the `REGISTERS` register bytes once dense.
+    pub(crate) fn encode(&self, w: &mut Writer) {
+        match &self.repr {
+            Repr::Sparse(hashes) => {
+                w.u8(0);
+                // At most SPARSE_LIMIT (256) hashes, by the invariant.
+                w.u16(u16::try_from(hashes.len()).unwrap_or(u16::MAX));
+                for &hash in hashes {
+                    w.u64(hash);
+                }
+            }
+            Repr::Dense(registers) => {
+                w.u8(1);
+                w.raw(registers);
+            }
+        }
+    }
+
+    /// Reads [`Self::encode`]'s output, rejecting anything that breaks the invariant (an
+    /// unsorted, repeated or too long exact list, a register above `MAX_RANK`), because
+    /// merges and estimates rely on it.
+    pub(crate) fn decode(r: &mut Reader<'_>) -> crate::Result<Self> {
+        let repr = match r.u8()? {
+            0 => {
+                let len = usize::from(r.u16()?);
+                if len > SPARSE_LIMIT {
+                    return Err(invalid(format!(
+                        "distinct: {len} exact hashes, at most {SPARSE_LIMIT}"
+                    )));
+                }
+                let mut hashes = Vec::with_capacity(len);
+                for _ in 0..len {
+                    let hash = r.u64()?;
+                    if hashes.last().is_some_and(|&last| last >= hash) {
+                        return Err(invalid("distinct: exact hashes not strictly ascending"));
+                    }
+                    hashes.push(hash);
+                }
+                Repr::Sparse(hashes)
+            }
+            1 => {
+                let registers = r.raw(REGISTERS)?;
+                if registers.iter().any(|&rank| rank > MAX_RANK) {
+                    return Err(invalid(format!("distinct: register above {MAX_RANK}")));
+                }
+                Repr::Dense(registers.to_vec())
+            }
+            other => return Err(invalid(format!("distinct: representation {other}"))),
+        };
+        Ok(HyperLogLog { repr })
     }
 
     /// Switches to registers, keeping every hash seen so far.

@@ -15,7 +15,9 @@
 //! - `window`: checked window arithmetic and the cells of one width (newest window of every
 //!   group in dense arrays, older ones in per-group sorted deques).
 //! - `row`: [`RollupRow`], the rendered form of one cell, and its JSON.
-//! - `rollup`: [`Rollup`], the engine: apply, watermark, closing, eviction, query, snapshot.
+//! - `rollup`: [`Rollup`], the engine: apply, watermark, closing, eviction, query, snapshot;
+//!   `rollup::checkpoint`: the binary checkpoint of its whole state, and restoring from it.
+//! - `codec`: the little-endian writer and the bounds-checked reader checkpoints are made of.
 //!
 //! # Aggregates
 //!
@@ -68,10 +70,36 @@
 //! is time-based retention on top: it drops every window that ended by a cutoff, without
 //! keeping it, and raises the horizon so late events for those windows are dropped too.
 
+//!
+//! # Checkpoints
+//!
+//! [`Rollup::checkpoint`] encodes the whole state of a rollup, so that a restart can restore
+//! it with [`Rollup::restore`] and replay only the events after it instead of all history.
+//! The restored rollup continues exactly as the original would have: the same rows bit for
+//! bit, the same [`Change`]s (including corrections and closings) for later batches, the same
+//! drops, the same [`GroupId`]s.
+//!
+//! Format, version 1: `"TWROLLUP"`, the version (u32), the spec it was taken under (name,
+//! `group_by`, windows, aggregates with their state kinds), the max event time and
+//! `late_dropped`, the group tuples in id order, then per width its eviction horizon and per
+//! group its cells oldest first with every aggregate state field; last a CRC32C of everything
+//! before it. Integers are little-endian, counts u64, floats their bits. A cell takes 8 bytes
+//! plus 8 (`count`) to 33 (`first`, `last`) per aggregate; a `distinct` takes 8 per value
+//! while exact and 4 KiB of registers beyond.
+//!
+//! Guarantees: restoring never panics and never allocates more than the input holds.
+//! Whatever it cannot load exactly is an [`Error::Checkpoint`] — not a checkpoint, another
+//! version, a checksum mismatch, truncated or malformed content, or a checkpoint taken under
+//! another spec — and the caller recomputes the rollup from events instead. The config is
+//! not part of the checkpoint and may change across a restore. Not part of the state, so not
+//! saved: evicted rows not yet taken (drain them with [`Rollup::take_evicted`] before taking a
+//! checkpoint), the keep-evicted switch, and buffers that only avoid allocations.
+
 pub mod aggregate;
 pub mod hll;
 pub mod spec;
 
+mod codec;
 mod group;
 mod rollup;
 mod row;
@@ -135,6 +163,10 @@ pub enum Error {
         rollup: String,
         group_by: Vec<String>,
     },
+    /// A checkpoint that cannot be restored exactly (malformed, corrupt, another format
+    /// version, or taken under a different spec); recompute the rollup instead.
+    #[error("unusable rollup checkpoint: {0}")]
+    Checkpoint(String),
     #[error("cannot merge a {from} state into a {into} state")]
     StateMismatch {
         from: &'static str,

@@ -26,6 +26,8 @@ use crate::spec::RollupSpec;
 use crate::window::{CellRef, WidthCells, window_bounds};
 use crate::{Error, Result};
 
+mod checkpoint;
+
 /// Lateness and retention of a rollup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -321,7 +323,7 @@ impl Rollup {
     /// watermark advance both closed and evicted reads `closed = true` here). Ordered by
     /// eviction: per batch, per width in spec order, then by window start and group values.
     /// The row's width is `window_end - window_start`. These rows are output, not rollup
-    /// state: whoever persists them drains them before saving the state.
+    /// state: they are not part of [`Self::checkpoint`], so drain them before taking one.
     pub fn take_evicted(&mut self) -> Vec<RollupRow> {
         std::mem::take(&mut self.evicted)
     }

@@ -1,6 +1,7 @@
 //! End-to-end tests of [`Rollup`]: hand-computed bars, recomputation against a direct
 //! implementation under random batchings, watermark and retention, filters and snapshots.
-//! Submodules: `retention` (evicted rows, time-based expiry).
+//! Submodules: `retention` (evicted rows, time-based expiry), `checkpoint` (restore continues
+//! exactly; corrupt input is an error).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use tidewatch_types::{EventBatch, FieldColumn, FieldType, StreamSchema, WindowWi
 
 use crate::{Change, Error, Rollup, RollupConfig, RollupRow, RollupSpec};
 
+mod checkpoint;
 mod retention;
 
 /// 2026-11-23T00:00:00Z, aligned to every width up to one day.
@@ -343,6 +345,32 @@ fn null_tags_form_their_own_group_and_render_null() {
     );
     assert_eq!(value(&rows[0], "n"), Some(2.0));
     assert_eq!(rows[0].to_json()["symbol"], serde_json::Value::Null);
+}
+
+/// A row's identity across queries: (width in ms, window start, group values).
+type RowKey = (i64, i64, Vec<Option<String>>);
+
+fn row_key(row: &RollupRow) -> RowKey {
+    (
+        row.window_end - row.window_start,
+        row.window_start,
+        row.group
+            .iter()
+            .map(|(_, v)| v.as_deref().map(str::to_owned))
+            .collect(),
+    )
+}
+
+/// Every row of every width of `rollup`, by key.
+fn all_rows(rollup: &Rollup) -> BTreeMap<RowKey, RollupRow> {
+    let mut rows = BTreeMap::new();
+    for &width in &rollup.spec().windows {
+        for row in rollup.query(width, None, None, &[]).unwrap() {
+            let previous = rows.insert(row_key(&row), row);
+            assert!(previous.is_none(), "a window listed twice");
+        }
+    }
+    rows
 }
 
 /// A tick for the recomputation test.

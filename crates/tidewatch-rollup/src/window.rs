@@ -283,6 +283,26 @@ impl WidthCells {
         dropped
     }
 
+    /// Number of cells of `group`.
+    pub(crate) fn group_len(&self, group: usize) -> usize {
+        let (cold, hot) = self.cells_of(group);
+        cold.len() + usize::from(hot.is_some())
+    }
+
+    /// Appends a cell to `group` while loading a checkpoint, returning its (empty) states to
+    /// fill in. Cells must come oldest first: `None` unless `start` is above every start the
+    /// group holds (or the group is not covered by [`Self::ensure_groups`]). The newest
+    /// cell ends up hot, the others cold, as if they had been created in order.
+    pub(crate) fn restore_cell(&mut self, group: usize, start: i64) -> Option<&mut [AggState]> {
+        let hot = self.hot.get(group)?.start;
+        if start == NO_WINDOW || (hot != NO_WINDOW && start <= hot) {
+            return None;
+        }
+        self.rotate(group, start);
+        let range = self.hot_range(group);
+        self.hot_states.get_mut(range)
+    }
+
     /// Number of cells held, over all groups.
     pub(crate) fn len(&self) -> usize {
         let hot = self.hot.iter().filter(|h| h.start != NO_WINDOW).count();

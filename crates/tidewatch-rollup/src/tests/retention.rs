@@ -2,37 +2,9 @@
 //! [`Rollup::take_evicted`] exactly as queries showed them, and [`Rollup::expire_before`]
 //! drops exactly the windows that ended by the cutoff.
 
-use std::collections::BTreeMap;
-
 use proptest::prelude::*;
 
 use super::*;
-
-/// A row's identity across queries: (width in ms, window start, group values).
-type RowKey = (i64, i64, Vec<Option<String>>);
-
-fn row_key(row: &RollupRow) -> RowKey {
-    (
-        row.window_end - row.window_start,
-        row.window_start,
-        row.group
-            .iter()
-            .map(|(_, v)| v.as_deref().map(str::to_owned))
-            .collect(),
-    )
-}
-
-/// Every row of every width of `rollup`, by key.
-fn all_rows(rollup: &Rollup) -> BTreeMap<RowKey, RollupRow> {
-    let mut rows = BTreeMap::new();
-    for &width in &rollup.spec().windows {
-        for row in rollup.query(width, None, None, &[]).unwrap() {
-            let previous = rows.insert(row_key(&row), row);
-            assert!(previous.is_none(), "a window listed twice");
-        }
-    }
-    rows
-}
 
 const RETENTION_WINDOWS: [&str; 3] = ["1m", "15s", "5m"];
 
