@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -62,4 +62,29 @@ pub async fn declare(
         StatusCode::OK
     };
     Ok((status, Json(json!(info))))
+}
+
+/// `GET /api/v1/streams/{stream}/retention`: the retention in force.
+pub async fn retention(
+    State(state): State<AppState>,
+    Path(stream): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let engine = state.engine()?;
+    engine.stream(&stream)?;
+    Ok(Json(json!({"stream": stream, "retention": engine.retention(&stream)})))
+}
+
+/// `PUT /api/v1/streams/{stream}/retention` with `{"events": "30d", "rollups": "90d"}`
+/// (either may be omitted: kept forever); `null` as the body returns to the configured
+/// default. Takes effect at the next retention run.
+pub async fn set_retention(
+    State(state): State<AppState>,
+    Path(stream): Path<String>,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let engine = state.engine()?;
+    let bytes = read_limited(body, state.config.max_body_bytes).await?;
+    let retention: Option<tidewatch_engine::Retention> = declaration(&bytes)?;
+    engine.set_retention(&stream, retention)?;
+    Ok(Json(json!({"stream": stream, "retention": engine.retention(&stream)})))
 }
