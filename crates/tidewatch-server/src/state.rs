@@ -5,6 +5,7 @@ use std::sync::{Arc, OnceLock};
 use tidewatch_commerce::Commerce;
 use tidewatch_engine::Engine;
 use tidewatch_market::Market;
+use tidewatch_sql::SqlEngine;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ServerConfig;
@@ -19,6 +20,8 @@ pub struct AppState {
     market: Arc<OnceLock<Arc<Market>>>,
     /// The commerce domain, opened (with its metadata store) right after recovery.
     commerce: Arc<OnceLock<Arc<Commerce>>>,
+    /// Read-only SQL over the engine, attached right after recovery.
+    sql: Arc<OnceLock<Arc<SqlEngine>>>,
     pub config: Arc<ServerConfig>,
     /// Cancelled at shutdown, so WebSocket sessions close cleanly.
     pub shutdown: CancellationToken,
@@ -30,6 +33,7 @@ impl AppState {
             engine: Arc::new(OnceLock::new()),
             market: Arc::new(OnceLock::new()),
             commerce: Arc::new(OnceLock::new()),
+            sql: Arc::new(OnceLock::new()),
             config: Arc::new(config),
             shutdown,
         }
@@ -64,5 +68,13 @@ impl AppState {
 
     pub fn commerce(&self) -> Result<&Arc<Commerce>, ApiError> {
         self.commerce.get().ok_or_else(ApiError::not_ready)
+    }
+
+    pub fn set_sql(&self, sql: Arc<SqlEngine>) {
+        let _ = self.sql.set(sql);
+    }
+
+    pub fn sql(&self) -> Result<&Arc<SqlEngine>, ApiError> {
+        self.sql.get().ok_or_else(ApiError::not_ready)
     }
 }

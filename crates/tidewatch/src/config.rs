@@ -12,6 +12,7 @@ use tidewatch_connect::BinanceConfig;
 use tidewatch_engine::EngineConfig;
 use tidewatch_market::MarketConfig;
 use tidewatch_server::ServerConfig;
+use tidewatch_sql::SqlConfig;
 
 pub(crate) const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
@@ -24,6 +25,7 @@ pub(crate) struct Config {
     pub(crate) market: MarketConfig,
     pub(crate) commerce: CommerceConfig,
     pub(crate) connectors: ConnectorsConfig,
+    pub(crate) sql: SqlConfig,
 }
 
 /// Live sources of real data, each off by default.
@@ -117,6 +119,29 @@ mod tests {
             assert_eq!(config.engine.fsync, tidewatch_engine::FsyncSetting::Never);
             assert_eq!(config.engine.seal_rows, 20);
             assert_eq!(config.server.ws_queue, 9);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn sql_limits_come_from_the_file_and_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "s.toml",
+                "[sql]\ntimeout = \"5s\"\nmemory_limit = \"64MiB\"\n",
+            )?;
+            jail.set_env("TIDEWATCH_SQL__TIMEOUT", "250ms");
+            jail.set_env("TIDEWATCH_SQL__MAX_ROWS", "10");
+            let config =
+                load(Some(Path::new("s.toml")), Figment::new()).map_err(|e| e.to_string())?;
+            assert_eq!(config.sql.timeout, std::time::Duration::from_millis(250));
+            assert_eq!(config.sql.memory_limit.bytes(), 64 << 20);
+            assert_eq!(config.sql.max_rows, 10);
+            jail.set_env("TIDEWATCH_SQL__MEMORY_LIMIT", "lots");
+            let err = load(Some(Path::new("s.toml")), Figment::new())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("lots"), "{err}");
             Ok(())
         });
     }

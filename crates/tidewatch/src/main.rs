@@ -7,6 +7,7 @@ mod domains;
 mod import;
 mod offline;
 mod simulate;
+mod sql;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -50,6 +51,11 @@ enum Command {
     Backfill(backfill::BackfillArgs),
     /// Import data from files into a data directory (run it while no server uses it).
     Import(import::ImportArgs),
+    /// Run a read-only SQL query on a running server and print the result.
+    ///
+    /// Every stream is a table (market.ticks -> market_ticks), and so is every rollup
+    /// window (market_ticks_ohlc_5m). Only SELECT, WITH and EXPLAIN are allowed.
+    Sql(sql::SqlArgs),
 }
 
 #[derive(clap::Args)]
@@ -138,6 +144,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Backfill(args) => backfill::main(args),
         Command::Import(args) => import::main(args),
+        Command::Sql(args) => runtime()?.block_on(sql::run(args)),
     }
 }
 
@@ -199,8 +206,13 @@ async fn serve(config: Config, demo: Option<MarketConfig>) -> anyhow::Result<()>
         .open_commerce(&engine, &config.engine.data_dir, &config.commerce, true)
         .await?;
     state.set_commerce(Arc::clone(&commerce));
+    let sql = tidewatch_sql::SqlEngine::new(Arc::clone(&engine), config.sql.clone())
+        .context("starting the SQL engine")?;
+    state.set_sql(Arc::new(sql));
     state.set_engine(Arc::clone(&engine));
     info!(elapsed_ms = engine.recovery().elapsed_ms, "ready");
+    // Persisting to Parquet and retention, until shutdown persists the rest.
+    let maintenance = tokio::spawn(Arc::clone(&engine).run_maintenance());
 
     // The simulated shop: catalog and history on an empty store, then live orders.
     let shop = demo.as_ref().map(|market| {
@@ -249,6 +261,8 @@ async fn serve(config: Config, demo: Option<MarketConfig>) -> anyhow::Result<()>
         let _ = connector.await;
     }
     domains.stop().await;
+    maintenance.abort();
+    let _ = maintenance.await;
     engine
         .close()
         .await

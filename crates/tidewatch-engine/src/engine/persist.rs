@@ -146,13 +146,14 @@ impl Engine {
         manifest: &mut Manifest,
         report: &mut PersistReport,
     ) -> Result<()> {
-        let Some(through) = self.applied.lock().first_unapplied().checked_sub(1) else {
-            return Ok(());
-        };
         let lateness = self.config.lateness_ms();
         let checkpoint_due = millis(self.config.checkpoint_interval);
-        let (jobs, checkpoint, dirty_before) = {
+        let (jobs, checkpoint, dirty_before, through) = {
             let mut state = handle.state.write();
+            // Read under the stream's lock: no apply to this stream can slip in between.
+            let Some(through) = self.applied.lock().first_unapplied().checked_sub(1) else {
+                return Ok(());
+            };
             if state.max_applied_seq.is_some_and(|m| m > through) {
                 // A later record was applied before an earlier one finished: next round.
                 return Ok(());
@@ -182,7 +183,7 @@ impl Engine {
                 state.dirty_since = None;
                 state.checkpointed_at = now_ms();
             }
-            (jobs, checkpoint, dirty_before)
+            (jobs, checkpoint, dirty_before, through)
         };
         if jobs.is_empty() && checkpoint.is_none() {
             return Ok(());

@@ -11,6 +11,7 @@
 //! | `GET /api/v1/{products, products/{id}, customers, suppliers, purchase-orders}` | [`commerce`] |
 //! | `GET /api/v1/inventory/{low-stock, predictions/{product_id}, reorder-suggestions}`, `POST .../reorder-suggestions/{refresh, {id}/approve}` | [`commerce`] |
 //! | `GET /api/v1/dashboard/overview`, `GET /api/v1/analytics/{hourly-sales, top-products, customer-segments, category-performance}` | [`commerce`] |
+//! | `POST /api/v1/sql` | [`sql`] |
 //! | `GET /api/v1/ws` | [`crate::ws`] |
 
 pub mod body;
@@ -20,6 +21,7 @@ pub mod market;
 pub mod ops;
 pub mod params;
 pub mod rollups;
+pub mod sql;
 pub mod streams;
 
 use axum::Router;
@@ -36,6 +38,10 @@ pub fn router(state: AppState) -> Router {
             post(events::ingest).get(events::query),
         )
         .route("/streams/{stream}/rollups", post(rollups::declare))
+        .route(
+            "/streams/{stream}/retention",
+            get(streams::retention).put(streams::set_retention),
+        )
         .route("/streams/{stream}/rollups/{rollup}", get(rollups::query))
         .route("/market/symbols", get(market::symbols))
         .route("/market/quote/{symbol}", get(market::quote))
@@ -75,6 +81,7 @@ pub fn router(state: AppState) -> Router {
             "/analytics/category-performance",
             get(commerce::category_performance),
         )
+        .route("/sql", post(sql::query))
         .route("/ws", get(crate::ws::upgrade))
         .fallback(ops::not_found);
     Router::new()

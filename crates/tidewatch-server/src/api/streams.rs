@@ -71,7 +71,9 @@ pub async fn retention(
 ) -> Result<Json<Value>, ApiError> {
     let engine = state.engine()?;
     engine.stream(&stream)?;
-    Ok(Json(json!({"stream": stream, "retention": engine.retention(&stream)})))
+    Ok(Json(
+        json!({"stream": stream, "retention": engine.retention(&stream)}),
+    ))
 }
 
 /// `PUT /api/v1/streams/{stream}/retention` with `{"events": "30d", "rollups": "90d"}`
@@ -86,5 +88,7 @@ pub async fn set_retention(
     let bytes = read_limited(body, state.config.max_body_bytes).await?;
     let retention: Option<tidewatch_engine::Retention> = declaration(&bytes)?;
     engine.set_retention(&stream, retention)?;
-    Ok(Json(json!({"stream": stream, "retention": engine.retention(&stream)})))
+    Ok(Json(
+        json!({"stream": stream, "retention": engine.retention(&stream)}),
+    ))
 }

@@ -9,6 +9,8 @@ mod demo;
 mod durability;
 mod market;
 mod ops;
+mod persist;
+mod sql;
 mod support;
 mod websocket;
 mod wsclient;
