@@ -4,7 +4,7 @@
 //! [`tidewatch_sim::backfill::run`], through the same commit path as HTTP ingest.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -59,13 +59,8 @@ pub(crate) struct BackfillArgs {
     /// Print the summary as one JSON line
     #[arg(long)]
     json: bool,
-    /// Directory holding the WAL and the catalog [default: ./data]. No server may be
-    /// running on it
-    #[arg(long, env = "TIDEWATCH_DATA_DIR")]
-    data_dir: Option<PathBuf>,
-    /// TOML configuration file (see config/default.toml for every key)
-    #[arg(long, env = "TIDEWATCH_CONFIG")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    place: offline::DataDirArgs,
 }
 
 fn parse_until(text: &str) -> Result<TimestampMs, String> {
@@ -90,7 +85,7 @@ impl BackfillArgs {
 /// Loads the configuration like `serve`, then backfills on a runtime of its own.
 pub(crate) fn main(args: BackfillArgs) -> anyhow::Result<()> {
     args.validate()?;
-    let config = offline::load_config(args.data_dir.as_deref(), args.config.as_deref())?;
+    let config = offline::load_config(&args.place)?;
     crate::runtime()?.block_on(run(args, config))
 }
 

@@ -52,13 +52,8 @@ struct CommerceImportArgs {
     /// Print the summary (or the bad rows) as one JSON line on stdout
     #[arg(long)]
     json: bool,
-    /// Directory holding the WAL, the catalog and commerce.db [default: ./data]. No server
-    /// may be running on it
-    #[arg(long, env = "TIDEWATCH_DATA_DIR")]
-    data_dir: Option<PathBuf>,
-    /// TOML configuration file (see config/default.toml for every key)
-    #[arg(long, env = "TIDEWATCH_CONFIG")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    place: offline::DataDirArgs,
 }
 
 pub(crate) fn main(args: ImportArgs) -> anyhow::Result<()> {
@@ -72,7 +67,7 @@ pub(crate) fn main(args: ImportArgs) -> anyhow::Result<()> {
             "nothing to import: give at least one of --products, --customers, --suppliers, --transactions"
         );
     }
-    let config = offline::load_config(args.data_dir.as_deref(), args.config.as_deref())?;
+    let config = offline::load_config(&args.place)?;
     crate::runtime()?.block_on(run(args, config))
 }
 

@@ -3,7 +3,7 @@
 //! and report are the output), and an engine opened with a clear message when a server
 //! holds the directory.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::json;
@@ -11,13 +11,26 @@ use tidewatch_engine::Engine;
 
 use crate::config::{self, Config};
 
-/// Loads the layered configuration with `data_dir` as the flag layer, and starts logging.
-pub(crate) fn load_config(data_dir: Option<&Path>, file: Option<&Path>) -> anyhow::Result<Config> {
+/// Where an offline command works: the flags `backfill` and `import` share.
+#[derive(clap::Args)]
+pub(crate) struct DataDirArgs {
+    /// Directory holding the WAL, the catalog, the segments and commerce.db [default:
+    /// ./data]. No server may be running on it
+    #[arg(long, env = "TIDEWATCH_DATA_DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// TOML configuration file (see config/default.toml for every key)
+    #[arg(long, env = "TIDEWATCH_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+}
+
+/// Loads the layered configuration with the data directory as the flag layer, and starts
+/// logging.
+pub(crate) fn load_config(args: &DataDirArgs) -> anyhow::Result<Config> {
     let mut overrides = figment::Figment::new();
-    if let Some(dir) = data_dir {
+    if let Some(dir) = &args.data_dir {
         overrides = overrides.merge(config::flags(json!({"engine": {"data_dir": dir}})));
     }
-    let mut config = config::load(file, overrides)?;
+    let mut config = config::load(args.config.as_deref(), overrides)?;
     // The engine's info lines (recovery, declarations) would only interleave with the
     // progress bar. RUST_LOG still overrides this.
     config.log.level = "warn".into();
