@@ -54,7 +54,8 @@ pub struct EngineConfig {
     /// How far behind the newest event a window stays open.
     #[serde(with = "humantime_serde")]
     pub allowed_lateness: Duration,
-    /// Closed windows kept in memory per group and window width.
+    /// Closed windows kept in memory per group and window width; older ones move to the
+    /// rollup's history on disk (see [`crate::history`]).
     pub retained_windows: u32,
     /// Most rows in one ingest request.
     pub max_batch_rows: usize,

@@ -19,8 +19,9 @@ use tracing::{info, warn};
 
 use crate::catalog::{Catalog, StreamEntry};
 use crate::checkpoint::Checkpoint;
-use crate::config::{EngineConfig, Retention};
+use crate::config::{EngineConfig, Retention, millis};
 use crate::error::{Error, Result};
+use crate::history::{self, RollupHistory};
 use crate::manifest::{Manifest, StreamManifest};
 use crate::record;
 use crate::render::{decode_cursor, encode_cursor, events_json};
@@ -58,7 +59,7 @@ pub struct StreamInfo {
     pub rows: u64,
     pub first_ts: Option<String>,
     pub last_ts: Option<String>,
-    /// Parquet segments and the checkpoint.
+    /// Parquet segments (events and rollup history) and the checkpoint.
     pub bytes_on_disk: u64,
     pub segments: usize,
     pub retention: Retention,
@@ -287,12 +288,27 @@ impl Engine {
                 };
                 let saved = checkpoint
                     .as_ref()
-                    .and_then(|c| c.rollups.iter().find(|(name, _)| *name == spec.name));
-                let restored = saved.and_then(|(_, bytes)| {
-                    Rollup::restore(spec.clone(), &schema, config.rollup_config(), bytes)
+                    .and_then(|c| c.rollups.iter().find(|r| r.name == spec.name));
+                let restored = saved.and_then(|saved| {
+                    Rollup::restore(spec.clone(), &schema, config.rollup_config(), &saved.state)
                         .inspect_err(|e| warn!(stream = %schema.name, rollup = %spec.name, error = %e, "rollup checkpoint refused"))
                         .ok()
                 });
+                let cold = persisted
+                    .iter()
+                    .flat_map(|p| &p.rollup_segments)
+                    .filter(|s| s.rollup == spec.name)
+                    .map(|s| (s.window, Segment::new(s.segment.clone(), &config.data_dir)))
+                    .collect();
+                let pending = match (&restored, saved) {
+                    (Some(_), Some(saved)) => saved
+                        .evicted
+                        .iter()
+                        .map(|row| history::from_stored(spec, row))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                let history = RollupHistory::new(cold, pending);
                 let rollup = match restored {
                     Some(rollup) => rollup,
                     None => {
@@ -304,8 +320,13 @@ impl Engine {
                             .map_err(invalid)?
                     }
                 };
-                state.rollups.push(LiveRollup::new(&schema.name, rollup));
+                state
+                    .rollups
+                    .push(LiveRollup::new(&schema.name, rollup, history));
             }
+            state.checkpoint_bytes = persisted
+                .and_then(|p| p.checkpoint.as_ref())
+                .map_or(0, |c| c.bytes);
             if let Some(checkpoint) = &checkpoint {
                 state.rollups_through = checkpoint.seq;
                 handle
@@ -379,12 +400,15 @@ impl Engine {
         }
         let mut rollup = Rollup::new(spec.clone(), &handle.schema, self.config.rollup_config())
             .map_err(|e| Error::InvalidRollup(e.to_string()))?;
+        rollup.set_keep_evicted(true);
         // Hold the state lock from backfill to registration so no batch slips between.
         let mut state = handle.state.write();
         let mut changes = Vec::new();
+        let mut evicted = Vec::new();
         for batch in state.store.all_events()? {
             changes.clear();
             rollup.apply(&batch, &mut changes);
+            evicted.append(&mut rollup.take_evicted());
         }
         let mut next = catalog.clone();
         if let Some(entry) = next.stream_mut(stream) {
@@ -392,7 +416,8 @@ impl Engine {
         }
         next.store(&self.config.catalog_path())?;
         *catalog = next;
-        state.rollups.push(LiveRollup::new(stream, rollup));
+        let history = RollupHistory::new(Vec::new(), evicted);
+        state.rollups.push(LiveRollup::new(stream, rollup, history));
         info!(stream, rollup = %state.rollups.last().map_or("", |r| r.name()), "rollup declared");
         Ok(true)
     }
@@ -429,12 +454,6 @@ impl Engine {
 
     fn info(&self, handle: &StreamHandle) -> StreamInfo {
         let mut info = stream_info(handle);
-        let manifest = self.manifest.lock();
-        if let Some(persisted) = manifest.streams.get(&info.name) {
-            info.bytes_on_disk = persisted.bytes_on_disk();
-            info.segments = persisted.segments.len();
-        }
-        drop(manifest);
         info.retention = self.retention(&info.name);
         info
     }
@@ -647,8 +666,55 @@ impl Engine {
         to: Option<TimestampMs>,
         filter: &[(String, String)],
     ) -> Result<(WindowWidth, Vec<RollupRow>)> {
+        let read = self.rollup_read(stream, rollup, window, from, to, filter)?;
+        let mut rows = read.history.run(&read.spec, from, to, filter, None)?;
+        rows.extend(read.recent);
+        Ok((read.window, unexpired(rows, read.expired_through)))
+    }
+
+    /// The newest `n` rows (oldest first) of one rollup width with windows starting
+    /// before `to`: reads the rollup's history on disk only as far back as it needs.
+    pub fn rollup_tail(
+        &self,
+        stream: &str,
+        rollup: &str,
+        window: WindowWidth,
+        to: Option<TimestampMs>,
+        filter: &[(String, String)],
+        n: usize,
+    ) -> Result<Vec<RollupRow>> {
+        let read = self.rollup_read(stream, rollup, Some(window), None, to, filter)?;
+        let need = n.saturating_sub(read.recent.len());
+        let mut rows = if need == 0 {
+            Vec::new()
+        } else {
+            read.history.run(&read.spec, None, to, filter, Some(need))?
+        };
+        rows.extend(read.recent);
+        let mut rows = unexpired(rows, read.expired_through);
+        let excess = rows.len().saturating_sub(n);
+        rows.drain(..excess);
+        Ok(rows)
+    }
+
+    /// Under the stream's lock: the rollup's rows in memory and the plan for its history.
+    fn rollup_read(
+        &self,
+        stream: &str,
+        rollup: &str,
+        window: Option<WindowWidth>,
+        from: Option<TimestampMs>,
+        to: Option<TimestampMs>,
+        filter: &[(String, String)],
+    ) -> Result<RollupRead> {
         let handle = self.stream(stream)?;
         check_range(from, to)?;
+        // Windows that ended by the rollup retention's cutoff are gone, whether or not the
+        // retention job has dropped them yet.
+        let expired_through = self
+            .retention(stream)
+            .rollups
+            .map(|keep| now_ms().saturating_sub(millis(keep)));
         let state = handle.state.read();
         let live = find_rollup(&state.rollups, stream, rollup)?;
         let window = match window {
@@ -659,11 +725,17 @@ impl Engine {
             })?,
         };
         check_window(live, window)?;
-        let rows = live
+        let recent = live
             .rollup
             .query(window, from, to, filter)
             .map_err(|e| Error::InvalidRequest(e.to_string()))?;
-        Ok((window, rows))
+        Ok(RollupRead {
+            window,
+            spec: live.rollup.spec().clone(),
+            recent,
+            history: live.history.plan(window, from, to, filter),
+            expired_through,
+        })
     }
 
     /// The schema and data of a stream (hot batches and segments overlapping `[from,
@@ -818,6 +890,12 @@ fn stream_info(handle: &StreamHandle) -> StreamInfo {
     let state = handle.state.read();
     let stats = state.store.stats();
     let schema = &handle.schema;
+    // Event segments and rollup segments.
+    let segments: Vec<&Arc<Segment>> = state
+        .store
+        .segments()
+        .chain(state.rollups.iter().flat_map(|r| r.history.segments()))
+        .collect();
     StreamInfo {
         name: schema.name.clone(),
         tags: schema.tags.clone(),
@@ -834,10 +912,29 @@ fn stream_info(handle: &StreamHandle) -> StreamInfo {
         rows: stats.rows,
         first_ts: stats.first_ts.map(format_rfc3339_ms),
         last_ts: stats.last_ts.map(format_rfc3339_ms),
-        bytes_on_disk: 0,
-        segments: 0,
+        bytes_on_disk: segments.iter().map(|s| s.meta.bytes).sum::<u64>() + state.checkpoint_bytes,
+        segments: segments.len(),
         retention: Retention::default(),
     }
+}
+
+/// What a rollup query took under the stream's lock.
+struct RollupRead {
+    window: WindowWidth,
+    spec: RollupSpec,
+    /// Rows of the live rollup.
+    recent: Vec<RollupRow>,
+    history: history::HistoryPlan,
+    /// Rollup retention's cutoff: windows ending at or before it are expired.
+    expired_through: Option<TimestampMs>,
+}
+
+/// `rows` without the windows that ended at or before `cutoff`.
+fn unexpired(mut rows: Vec<RollupRow>, cutoff: Option<TimestampMs>) -> Vec<RollupRow> {
+    if let Some(cutoff) = cutoff {
+        rows.retain(|row| row.window_end > cutoff);
+    }
+    rows
 }
 
 fn find_rollup<'a>(

@@ -18,6 +18,8 @@
 //! - [`catalog`]: stream and rollup declarations, persisted atomically.
 //! - [`record`]: the WAL record format of an ingested batch.
 //! - [`stream`]: one stream's hot store, rollups, dedupe set and statistics.
+//! - [`history`]: rollup windows past `retained_windows`: pending in memory and in
+//!   checkpoints, then one Parquet segment per rollup, width and day.
 //! - [`render`]: JSON shapes of events and rollup rows for the API and the bus.
 //! - [`topic`]: live topic names.
 //! - [`engine`]: [`Engine`], tying them together: open and recover, declare, ingest,
@@ -28,6 +30,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod history;
 pub mod manifest;
 pub mod record;
 pub mod render;
@@ -40,6 +43,7 @@ pub use engine::{
     StreamInfo,
 };
 pub use error::{Error, Result};
+pub use history::{rollup_schema, rows_to_batch};
 pub use stream::Observer;
 pub use tidewatch_rollup::{RollupRow, RollupSpec};
 pub use tidewatch_store::{Segment, StoreSnapshot};

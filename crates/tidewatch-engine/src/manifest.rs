@@ -16,6 +16,7 @@ use tidewatch_types::TimestampMs;
 
 use crate::catalog::write_atomically;
 use crate::error::{Error, Result};
+use crate::history::RollupSegmentMeta;
 
 pub(crate) const SEGMENTS_DIR: &str = "segments";
 pub(crate) const CHECKPOINTS_DIR: &str = "checkpoints";
@@ -35,6 +36,9 @@ pub struct StreamManifest {
     /// Retention removed every row before this time; replay drops older rows.
     #[serde(default)]
     pub expired_before: Option<TimestampMs>,
+    /// Evicted rollup windows, one segment per rollup, width and UTC day.
+    #[serde(default)]
+    pub rollup_segments: Vec<RollupSegmentMeta>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -54,11 +58,6 @@ impl StreamManifest {
             *entry = segment.through_seq.max(*entry);
         }
         through
-    }
-
-    pub(crate) fn bytes_on_disk(&self) -> u64 {
-        self.segments.iter().map(|s| s.bytes).sum::<u64>()
-            + self.checkpoint.as_ref().map_or(0, |c| c.bytes)
     }
 }
 
@@ -95,6 +94,7 @@ impl Manifest {
             .flat_map(|s| {
                 s.segments
                     .iter()
+                    .chain(s.rollup_segments.iter().map(|r| &r.segment))
                     .map(|seg| seg.file.as_str())
                     .chain(s.checkpoint.as_ref().map(|c| c.file.as_str()))
             })

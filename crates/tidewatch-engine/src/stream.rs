@@ -9,6 +9,7 @@ use tidewatch_rollup::{Change, Rollup};
 use tidewatch_store::StreamStore;
 use tidewatch_types::{EventBatch, EventId, StreamSchema};
 
+use crate::history::RollupHistory;
 use crate::render::event_json;
 use crate::topic::{rollup_topic, stream_topic};
 
@@ -41,6 +42,8 @@ pub(crate) struct StreamState {
     pub(crate) rollups_through: u64,
     /// When the last checkpoint of this stream was taken (epoch ms, wall clock).
     pub(crate) checkpointed_at: i64,
+    /// Size of the checkpoint file the manifest lists.
+    pub(crate) checkpoint_bytes: u64,
 }
 
 impl StreamState {
@@ -52,23 +55,40 @@ impl StreamState {
 
 pub(crate) struct LiveRollup {
     pub(crate) rollup: Rollup,
+    /// The windows the rollup evicted, until rollup retention drops them.
+    pub(crate) history: RollupHistory,
     /// Topic name per declared window, in spec order, built once.
     topics: Vec<String>,
 }
 
 impl LiveRollup {
-    pub(crate) fn new(stream: &str, rollup: Rollup) -> Self {
+    /// Wraps `rollup` (whose evicted windows go to `history` from now on, and already
+    /// went there if it kept them).
+    pub(crate) fn new(stream: &str, mut rollup: Rollup, history: RollupHistory) -> Self {
         let spec = rollup.spec();
         let topics = spec
             .windows
             .iter()
             .map(|w| rollup_topic(stream, &spec.name, *w))
             .collect();
-        LiveRollup { rollup, topics }
+        rollup.set_keep_evicted(true);
+        let mut live = LiveRollup {
+            rollup,
+            history,
+            topics,
+        };
+        live.collect_evicted();
+        live
     }
 
     pub(crate) fn name(&self) -> &str {
         &self.rollup.spec().name
+    }
+
+    /// Moves what the last apply evicted into the history.
+    fn collect_evicted(&mut self) {
+        let evicted = self.rollup.take_evicted();
+        self.history.collect(evicted);
     }
 }
 
@@ -85,6 +105,7 @@ impl StreamHandle {
                 dirty_since: None,
                 rollups_through: 0,
                 checkpointed_at: tidewatch_types::time::now_ms(),
+                checkpoint_bytes: 0,
             }),
             producer_ids: Mutex::new(HashSet::new()),
             observers: RwLock::new(Vec::new()),
@@ -103,6 +124,7 @@ impl StreamHandle {
             state.changes.clear();
             live.rollup.apply(batch, &mut state.changes);
             publish_rollup_changes(hub, live, &state.changes);
+            live.collect_evicted();
         }
         self.publish_events(hub, batch);
         for observer in self.observers.read().iter() {
@@ -124,13 +146,15 @@ impl StreamHandle {
             for live in &mut state.rollups {
                 state.changes.clear();
                 live.rollup.apply(batch, &mut state.changes);
+                live.collect_evicted();
             }
         }
         state.max_applied_seq = Some(state.max_applied_seq.map_or(seq, |m| m.max(seq)));
     }
 
     /// Recomputes the named rollups from every stored event (hot and cold), replacing
-    /// their state; for rollups a checkpoint could not restore.
+    /// their state; for rollups a checkpoint could not restore. Windows it evicts that are
+    /// already in rollup segments are not collected again.
     pub(crate) fn rebuild_rollups(&self, names: &[String]) -> crate::Result<()> {
         let mut state = self.state.write();
         let state = &mut *state;
@@ -144,11 +168,13 @@ impl StreamHandle {
             let config = *live.rollup.config();
             let mut rollup = Rollup::new(spec, &self.schema, config)
                 .map_err(|e| crate::Error::Recovery(e.to_string()))?;
+            rollup.set_keep_evicted(true);
+            live.rollup = rollup;
             for batch in &events {
                 state.changes.clear();
-                rollup.apply(batch, &mut state.changes);
+                live.rollup.apply(batch, &mut state.changes);
+                live.collect_evicted();
             }
-            live.rollup = rollup;
         }
         Ok(())
     }

@@ -27,6 +27,8 @@ pub const DEFAULT_CANDLES: usize = 500;
 /// Most candles one request may return (every window retains as many).
 pub const MAX_CANDLES: usize = 1440;
 const SENTIMENT_WINDOW: WindowWidth = WindowWidth::constant::<300>();
+/// Candles read before the first one served, for the indicators to settle.
+const INDICATOR_WARMUP: usize = 10 * crate::indicators::EMA_SLOW;
 const DAY_STATS_WINDOW: WindowWidth = WindowWidth::constant::<300>();
 const SPARKLINE_WINDOW: WindowWidth = WindowWidth::constant::<3600>();
 
@@ -261,14 +263,15 @@ impl Market {
             )));
         }
         self.require_symbol(&request.symbol)?;
-        // Everything up to `to`: the indicators need the candles before `from` too.
-        let (_, rows) = self.engine.rollup_query(
+        // The indicators need candles before the first one served too; EMA_SLOW's seed
+        // weighs (49/51)^500 < 1e-8 after INDICATOR_WARMUP more candles.
+        let rows = self.engine.rollup_tail(
             TICKS_STREAM,
             OHLC_ROLLUP,
-            Some(window),
-            None,
+            window,
             request.to,
             &[("symbol".to_owned(), request.symbol.clone())],
+            limit + INDICATOR_WARMUP,
         )?;
         let rows: Vec<&RollupRow> = rows
             .iter()
@@ -312,13 +315,13 @@ impl Market {
 
     pub fn sentiment(&self, symbol: &str) -> Result<SymbolSentiment> {
         self.require_symbol(symbol)?;
-        let (_, rows) = self.engine.rollup_query(
+        let rows = self.engine.rollup_tail(
             TICKS_STREAM,
             OHLC_ROLLUP,
-            Some(SENTIMENT_WINDOW),
-            None,
+            SENTIMENT_WINDOW,
             None,
             &[("symbol".to_owned(), symbol.to_owned())],
+            sentiment::BASELINE,
         )?;
         let start = rows.len().saturating_sub(sentiment::BASELINE);
         let rows: Vec<&RollupRow> = rows[start..]

@@ -328,6 +328,17 @@ impl Rollup {
         std::mem::take(&mut self.evicted)
     }
 
+    /// The retention horizon of `width`: every window starting before it has been evicted
+    /// (and later events for it are dropped). `None` before the first eviction, or for a
+    /// width the rollup does not declare.
+    pub fn evicted_before(&self, width: WindowWidth) -> Option<i64> {
+        self.widths
+            .iter()
+            .find(|w| w.width == width)
+            .map(|w| w.evicted_before)
+            .filter(|&horizon| horizon != i64::MIN)
+    }
+
     /// Time-based retention: drops, without keeping them for [`Self::take_evicted`], the
     /// windows of every width whose `window_end <= cutoff_ms`, and raises each width's
     /// retention horizon to match, so that late events for those windows are dropped (and

@@ -13,9 +13,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use datafusion::arrow::array::TimestampMillisecondArray;
-use datafusion::arrow::array::{ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
 use datafusion::common::{DFSchema, project_schema};
 use datafusion::config::TableParquetOptions;
@@ -32,7 +31,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::union::UnionExec;
 use parking_lot::Mutex;
-use tidewatch_engine::{Engine, RollupRow, RollupSpec, Segment, StoreSnapshot};
+use tidewatch_engine::{Engine, RollupSpec, Segment, StoreSnapshot};
 use tidewatch_store::convert::ts_range;
 use tidewatch_types::WindowWidth;
 
@@ -131,9 +130,8 @@ impl TidewatchSchema {
                     .engine
                     .rollup_query(stream, &spec.name, Some(*window), None, None, &[])
                     .map_err(external)?;
-                let schema = rollup_schema(spec);
-                let batch = rollup_batch(&schema, spec, &rows)?;
-                Arc::new(MemTable::try_new(schema, vec![vec![batch]])?)
+                let batch = tidewatch_engine::rows_to_batch(spec, &rows).map_err(external)?;
+                Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?)
             }
         };
         Ok(Some(Arc::clone(
@@ -168,69 +166,6 @@ impl SchemaProvider for TidewatchSchema {
 
 fn external(error: tidewatch_engine::Error) -> DataFusionError {
     DataFusionError::External(Box::new(error))
-}
-
-/// `window_start`, `window_end`, `closed`, the group-by tags, one Float64 per aggregate.
-fn rollup_schema(spec: &RollupSpec) -> SchemaRef {
-    let timestamp = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
-    let mut fields = vec![
-        Field::new("window_start", timestamp.clone(), false),
-        Field::new("window_end", timestamp, false),
-        Field::new("closed", DataType::Boolean, false),
-    ];
-    for tag in &spec.group_by {
-        fields.push(Field::new(tag, DataType::Utf8, true));
-    }
-    for (name, _) in &spec.aggregates.0 {
-        fields.push(Field::new(name, DataType::Float64, true));
-    }
-    Arc::new(Schema::new(fields))
-}
-
-fn rollup_batch(
-    schema: &SchemaRef,
-    spec: &RollupSpec,
-    rows: &[RollupRow],
-) -> DfResult<RecordBatch> {
-    let mut columns: Vec<ArrayRef> = vec![
-        Arc::new(
-            TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| r.window_start))
-                .with_timezone("UTC"),
-        ),
-        Arc::new(
-            TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| r.window_end))
-                .with_timezone("UTC"),
-        ),
-        Arc::new(BooleanArray::from_iter(rows.iter().map(|r| Some(r.closed)))),
-    ];
-    // A row's group and values are in declaration order; look them up by name anyway, so
-    // a row that lacks one gives a null rather than a shifted column.
-    for (i, tag) in spec.group_by.iter().enumerate() {
-        columns.push(Arc::new(StringArray::from_iter(rows.iter().map(|row| {
-            let value = match row.group.get(i) {
-                Some((name, value)) if name == tag => value.as_ref(),
-                _ => row
-                    .group
-                    .iter()
-                    .find(|(n, _)| n == tag)
-                    .and_then(|(_, v)| v.as_ref()),
-            };
-            value.map(|v| v.as_ref())
-        }))));
-    }
-    for (i, (aggregate, _)) in spec.aggregates.0.iter().enumerate() {
-        columns.push(Arc::new(Float64Array::from_iter(rows.iter().map(|row| {
-            match row.values.get(i) {
-                Some((name, value)) if name == aggregate => *value,
-                _ => row
-                    .values
-                    .iter()
-                    .find(|(n, _)| n == aggregate)
-                    .and_then(|(_, v)| *v),
-            }
-        }))));
-    }
-    Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
 }
 
 /// A stream's events: the hot batches of the snapshot unioned with a Parquet scan of its

@@ -11,7 +11,6 @@ use datafusion::arrow::datatypes::{Float64Type, Int64Type, TimestampMillisecondT
 use serde_json::json;
 use tidewatch_engine::{Engine, EngineConfig, RollupSpec, Segment, StoreSnapshot};
 use tidewatch_ingest::Format as Body;
-use tidewatch_store::SegmentMeta;
 use tidewatch_store::segment::write_segment;
 use tidewatch_types::schema::FieldDef;
 use tidewatch_types::{FieldType, StreamSchema};
@@ -404,18 +403,16 @@ fn split_cold(
         hot.push(filter_record_batch(batch, &gt_eq(ts, &cut).unwrap()).unwrap());
     }
     let file = "segments/market.ticks/cold.parquet";
-    let (rows, bytes, min_ts, max_ts) = write_segment(&dir.join(file), schema, &cold, 1)
+    let oldest = cold
+        .iter()
+        .filter_map(tidewatch_store::convert::ts_range)
+        .map(|(lo, _)| lo)
+        .min()
+        .unwrap();
+    let partition = tidewatch_store::partition_start(oldest);
+    let meta = write_segment(dir, file.into(), partition, 0, schema, &cold)
         .unwrap()
         .unwrap();
-    let meta = SegmentMeta {
-        file: file.into(),
-        partition: tidewatch_store::partition_start(min_ts),
-        min_ts,
-        max_ts,
-        rows,
-        bytes,
-        through_seq: 0,
-    };
     StoreSnapshot {
         hot,
         segments: vec![Segment::new(meta, dir)],

@@ -19,7 +19,7 @@ use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMillisecondType;
 use arrow_ord::sort::{SortColumn, lexsort_to_indices};
-use arrow_schema::SchemaRef;
+use arrow_schema::{DataType, SchemaRef};
 use arrow_select::concat::concat_batches;
 use arrow_select::take::take_record_batch;
 use parquet::arrow::ArrowWriter;
@@ -101,15 +101,51 @@ impl Drop for Segment {
     }
 }
 
-/// Writes `batches` (one partition of one stream, schema `schema`) to `path` as a sorted,
-/// compressed Parquet file: temp file, fsync, rename. The caller fsyncs the directory
-/// (once for many files). Returns `(rows, bytes, min_ts, max_ts)`; `None` for no rows.
+/// Writes `batches` (rows of hour `partition` of one stream, in the hot store's `schema`)
+/// to `data_dir/file` as a sorted, compressed Parquet file: temp file, fsync, rename. The
+/// caller fsyncs the directory (once for many files). Returns the segment's manifest
+/// entry, covering records up to `through_seq`; `None` for no rows.
 pub fn write_segment(
-    path: &Path,
+    data_dir: &Path,
+    file: String,
+    partition: TimestampMs,
+    through_seq: u64,
     schema: &SchemaRef,
     batches: &[RecordBatch],
-    tag_columns: usize,
-) -> Result<Option<(u64, u64, TimestampMs, TimestampMs)>, SegmentError> {
+) -> Result<Option<SegmentMeta>, SegmentError> {
+    let path = data_dir.join(&file);
+    let path = path.as_path();
+    let format = |message: String| SegmentError::Format {
+        path: path.to_owned(),
+        message,
+    };
+    let all = concat_batches(schema, batches).map_err(|e| format(e.to_string()))?;
+    if all.num_rows() == 0 {
+        return Ok(None);
+    }
+    let sorted = sort_by_tags_then_ts(&all).map_err(|e| format(e.to_string()))?;
+    let ts = sorted.column(1).as_primitive::<TimestampMillisecondType>();
+    let (min_ts, max_ts) = ts
+        .values()
+        .iter()
+        .fold((i64::MAX, i64::MIN), |(lo, hi), &t| (lo.min(t), hi.max(t)));
+
+    let bytes = write_parquet(path, &sorted)?;
+    Ok(Some(SegmentMeta {
+        file,
+        partition,
+        min_ts,
+        max_ts,
+        rows: all.num_rows() as u64,
+        bytes,
+        through_seq,
+    }))
+}
+
+/// Writes `batch` to `path` as one Parquet file (zstd, dictionaries, page statistics, row
+/// groups of [`ROW_GROUP_ROWS`]): temporary name, fsync, rename. The caller fsyncs the
+/// directory. Returns the file's size.
+pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<u64, SegmentError> {
     let format = |message: String| SegmentError::Format {
         path: path.to_owned(),
         message,
@@ -121,17 +157,6 @@ pub fn write_segment(
             source,
         }
     };
-    let all = concat_batches(schema, batches).map_err(|e| format(e.to_string()))?;
-    if all.num_rows() == 0 {
-        return Ok(None);
-    }
-    let sorted = sort_by_tags_then_ts(&all, tag_columns).map_err(|e| format(e.to_string()))?;
-    let ts = sorted.column(1).as_primitive::<TimestampMillisecondType>();
-    let (min_ts, max_ts) = ts
-        .values()
-        .iter()
-        .fold((i64::MAX, i64::MIN), |(lo, hi), &t| (lo.min(t), hi.max(t)));
-
     let properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_dictionary_enabled(true)
@@ -142,19 +167,20 @@ pub fn write_segment(
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(io("creating the directory of"))?;
     }
-    let file = File::create(&tmp).map_err(io("creating"))?;
-    let mut writer = ArrowWriter::try_new(file, Arc::clone(schema), Some(properties))
+    let out = File::create(&tmp).map_err(io("creating"))?;
+    let mut writer = ArrowWriter::try_new(out, batch.schema(), Some(properties))
         .map_err(|e| format(e.to_string()))?;
-    writer.write(&sorted).map_err(|e| format(e.to_string()))?;
-    let file = writer.into_inner().map_err(|e| format(e.to_string()))?;
-    file.sync_all().map_err(io("syncing"))?;
-    let bytes = file.metadata().map_err(io("measuring"))?.len();
-    drop(file);
+    writer.write(batch).map_err(|e| format(e.to_string()))?;
+    let out = writer.into_inner().map_err(|e| format(e.to_string()))?;
+    out.sync_all().map_err(io("syncing"))?;
+    let bytes = out.metadata().map_err(io("measuring"))?.len();
+    drop(out);
     fs::rename(&tmp, path).map_err(io("renaming into place"))?;
-    Ok(Some((all.num_rows() as u64, bytes, min_ts, max_ts)))
+    Ok(bytes)
 }
 
-/// Reads a segment file back as record batches in the hot store's schema.
+/// Reads a Parquet file back as record batches in the schema it was written with (for a
+/// segment, the hot store's).
 pub fn read_segment(path: &Path) -> Result<Vec<RecordBatch>, SegmentError> {
     let format = |message: String| SegmentError::Format {
         path: path.to_owned(),
@@ -173,14 +199,18 @@ pub fn read_segment(path: &Path) -> Result<Vec<RecordBatch>, SegmentError> {
         .map_err(|e| format(e.to_string()))
 }
 
-/// Sorts rows by every tag column (nulls first), then `ts`, then id: the order that makes
-/// tag statistics selective and runs of equal tags compress.
-fn sort_by_tags_then_ts(
-    batch: &RecordBatch,
-    tag_columns: usize,
-) -> Result<RecordBatch, arrow_schema::ArrowError> {
+/// Sorts rows by every tag column (the dictionary columns; nulls first), then `ts`, then
+/// id: the order that makes tag statistics selective and runs of equal tags compress.
+fn sort_by_tags_then_ts(batch: &RecordBatch) -> Result<RecordBatch, arrow_schema::ArrowError> {
     // Columns: id, ts, tags..., fields...
-    let mut columns: Vec<SortColumn> = (2..2 + tag_columns)
+    let is_tag = |i: &usize| {
+        matches!(
+            batch.schema().field(*i).data_type(),
+            DataType::Dictionary(..)
+        )
+    };
+    let mut columns: Vec<SortColumn> = (2..batch.num_columns())
+        .take_while(is_tag)
         .map(|i| SortColumn {
             values: Arc::clone(batch.column(i)),
             options: None,

@@ -1,5 +1,6 @@
-//! Persisting: hot partitions into Parquet segments, rollup state and producer ids into
-//! checkpoints, the manifest, WAL truncation, and retention.
+//! Persisting: hot partitions into Parquet segments, complete days of rollup history into
+//! rollup segments, rollup state and producer ids into checkpoints, the manifest, WAL
+//! truncation, and retention.
 //!
 //! A persist of one stream:
 //! 1. Under the stream's lock, and only when every WAL record up to `through` (the last
@@ -18,14 +19,17 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tidewatch_store::{PersistJob, Segment, SegmentMeta, partition_start, segment::write_segment};
+use tidewatch_rollup::RollupSpec;
+use tidewatch_store::segment::{write_parquet, write_segment};
+use tidewatch_store::{PersistJob, Segment, SegmentMeta, partition_start};
 use tidewatch_types::time::now_ms;
 use tracing::{info, warn};
 
 use super::Engine;
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, RollupCheckpoint};
 use crate::config::{Retention, millis};
 use crate::error::{Error, Result};
+use crate::history::{self, DayJob, RollupSegmentMeta};
 use crate::manifest::{CHECKPOINTS_DIR, CheckpointMeta, Manifest, SEGMENTS_DIR};
 use crate::stream::StreamHandle;
 
@@ -56,7 +60,14 @@ pub struct PersistReport {
 /// Files of one stream's persist, written but not yet listed by the manifest.
 struct Written {
     segments: Vec<(i64, Option<SegmentMeta>)>,
+    rollup_segments: Vec<RollupSegmentMeta>,
     checkpoint: Option<CheckpointMeta>,
+}
+
+/// A complete day of a rollup's history, to be written as a rollup segment.
+struct RollupJob {
+    spec: RollupSpec,
+    day: DayJob,
 }
 
 impl Engine {
@@ -148,7 +159,7 @@ impl Engine {
     ) -> Result<()> {
         let lateness = self.config.lateness_ms();
         let checkpoint_due = millis(self.config.checkpoint_interval);
-        let (jobs, checkpoint, dirty_before, through) = {
+        let (jobs, rollup_jobs, checkpoint, dirty_before, through) = {
             let mut state = handle.state.write();
             // Read under the stream's lock: no apply to this stream can slip in between.
             let Some(through) = self.applied.lock().first_unapplied().checked_sub(1) else {
@@ -175,17 +186,32 @@ impl Engine {
                 rollups: state
                     .rollups
                     .iter()
-                    .map(|r| (r.name().to_owned(), r.rollup.checkpoint()))
+                    .map(|r| RollupCheckpoint {
+                        name: r.name().to_owned(),
+                        state: r.rollup.checkpoint(),
+                        evicted: r.history.pending().iter().map(history::to_stored).collect(),
+                    })
                     .collect(),
             });
+            let rollup_jobs: Vec<RollupJob> = state
+                .rollups
+                .iter()
+                .flat_map(|r| {
+                    let days = r.history.complete_days(|w| r.rollup.evicted_before(w));
+                    days.into_iter().map(|day| RollupJob {
+                        spec: r.rollup.spec().clone(),
+                        day,
+                    })
+                })
+                .collect();
             let dirty_before = state.dirty_since;
             if due {
                 state.dirty_since = None;
                 state.checkpointed_at = now_ms();
             }
-            (jobs, checkpoint, dirty_before, through)
+            (jobs, rollup_jobs, checkpoint, dirty_before, through)
         };
-        if jobs.is_empty() && checkpoint.is_none() {
+        if jobs.is_empty() && rollup_jobs.is_empty() && checkpoint.is_none() {
             return Ok(());
         }
 
@@ -201,13 +227,14 @@ impl Engine {
                 let _ = std::fs::remove_file(self.config.data_dir.join(file));
             }
         };
-        let written = match self.write_files(handle, &jobs, checkpoint.as_ref(), through) {
-            Ok(written) => written,
-            Err((e, files)) => {
-                undo(&files);
-                return Err(e);
-            }
-        };
+        let written =
+            match self.write_files(handle, &jobs, &rollup_jobs, checkpoint.as_ref(), through) {
+                Ok(written) => written,
+                Err((e, files)) => {
+                    undo(&files);
+                    return Err(e);
+                }
+            };
 
         let name = &handle.schema.name;
         let mut next = manifest.clone();
@@ -215,6 +242,9 @@ impl Engine {
         entry
             .segments
             .extend(written.segments.iter().filter_map(|(_, m)| m.clone()));
+        entry
+            .rollup_segments
+            .extend(written.rollup_segments.iter().cloned());
         let replaced = match &written.checkpoint {
             Some(meta) => entry.checkpoint.replace(meta.clone()),
             None => None,
@@ -235,6 +265,18 @@ impl Engine {
             let segment = meta.map(|m| Segment::new(m, &self.config.data_dir));
             state.store.finish_persist(partition, segment);
         }
+        for meta in &written.rollup_segments {
+            report.segments += 1;
+            report.bytes += meta.segment.bytes;
+            let segment = Segment::new(meta.segment.clone(), &self.config.data_dir);
+            if let Some(live) = state.rollups.iter_mut().find(|r| r.name() == meta.rollup) {
+                live.history
+                    .finish(meta.window, meta.segment.partition, segment);
+            }
+        }
+        if let Some(meta) = &written.checkpoint {
+            state.checkpoint_bytes = meta.bytes;
+        }
         drop(state);
         if let Some(meta) = &written.checkpoint {
             report.checkpoints += 1;
@@ -248,12 +290,13 @@ impl Engine {
         Ok(())
     }
 
-    /// Writes a persist's segment and checkpoint files. On failure returns the files
-    /// already written, for the caller to delete.
+    /// Writes a persist's segment, rollup segment and checkpoint files. On failure
+    /// returns the files already written, for the caller to delete.
     fn write_files(
         &self,
         handle: &StreamHandle,
         jobs: &[PersistJob],
+        rollup_jobs: &[RollupJob],
         checkpoint: Option<&Checkpoint>,
         through: u64,
     ) -> std::result::Result<Written, (Error, Vec<String>)> {
@@ -262,26 +305,33 @@ impl Engine {
         let arrow_schema = Arc::clone(handle.state.read().store.arrow_schema());
         let mut written = Written {
             segments: Vec::with_capacity(jobs.len()),
+            rollup_segments: Vec::with_capacity(rollup_jobs.len()),
             checkpoint: None,
         };
+        let mut dirs = HashSet::new();
+        for job in rollup_jobs {
+            match write_rollup_segment(data_dir, name, job) {
+                Ok(meta) => {
+                    if let Some(dir) = data_dir.join(&meta.segment.file).parent() {
+                        dirs.insert(dir.to_owned());
+                    }
+                    written.rollup_segments.push(meta);
+                }
+                Err(e) => return Err((e, written.files())),
+            }
+        }
         for job in jobs {
             let file = format!("{SEGMENTS_DIR}/{name}/{}-{through}.parquet", job.partition);
             let result = write_segment(
-                &data_dir.join(&file),
+                data_dir,
+                file,
+                job.partition,
+                through,
                 &arrow_schema,
                 &job.batches,
-                handle.schema.tags.len(),
             );
             let meta = match result {
-                Ok(meta) => meta.map(|(rows, bytes, min_ts, max_ts)| SegmentMeta {
-                    file,
-                    partition: job.partition,
-                    min_ts,
-                    max_ts,
-                    rows,
-                    bytes,
-                    through_seq: through,
-                }),
+                Ok(meta) => meta,
                 Err(e) => return Err((e.into(), written.files())),
             };
             written.segments.push((job.partition, meta));
@@ -303,8 +353,10 @@ impl Engine {
             });
         }
         if !jobs.is_empty() {
-            let dir = data_dir.join(SEGMENTS_DIR).join(name);
-            if let Err(e) = sync_dir(&dir) {
+            dirs.insert(data_dir.join(SEGMENTS_DIR).join(name));
+        }
+        for dir in &dirs {
+            if let Err(e) = sync_dir(dir) {
                 return Err((e, written.files()));
             }
         }
@@ -361,27 +413,39 @@ impl Engine {
         for handle in handles {
             let name = &handle.schema.name;
             let retention = self.retention(name);
+            let mut state = handle.state.write();
+            let mut segments = Vec::new();
             if let Some(keep) = retention.rollups {
                 let cutoff = now.saturating_sub(millis(keep));
-                let mut state = handle.state.write();
                 for live in &mut state.rollups {
                     live.rollup.expire_before(cutoff);
+                    segments.extend(live.history.expire_before(cutoff));
                 }
             }
-            let Some(keep) = retention.events else {
-                continue;
-            };
-            let cutoff = partition_start(now.saturating_sub(millis(keep)));
-            let mut state = handle.state.write();
-            let (segments, rows) = state.store.expire_before(cutoff);
-            if rows == 0 && segments.is_empty() {
+            let mut rows = 0;
+            let mut events_cutoff = None;
+            if let Some(keep) = retention.events {
+                let cutoff = partition_start(now.saturating_sub(millis(keep)));
+                let (expired, expired_rows) = state.store.expire_before(cutoff);
+                if expired_rows > 0 || !expired.is_empty() {
+                    events_cutoff = Some(cutoff);
+                }
+                segments.extend(expired);
+                rows = expired_rows;
+            }
+            if segments.is_empty() && events_cutoff.is_none() {
                 continue;
             }
             let gone: HashSet<&str> = segments.iter().map(|s| s.meta.file.as_str()).collect();
             let mut next = manifest.clone();
             let entry = next.streams.entry(name.clone()).or_default();
             entry.segments.retain(|s| !gone.contains(s.file.as_str()));
-            entry.expired_before = Some(entry.expired_before.map_or(cutoff, |c| c.max(cutoff)));
+            entry
+                .rollup_segments
+                .retain(|s| !gone.contains(s.segment.file.as_str()));
+            if let Some(cutoff) = events_cutoff {
+                entry.expired_before = Some(entry.expired_before.map_or(cutoff, |c| c.max(cutoff)));
+            }
             next.store(&self.config.data_dir)?;
             *manifest = next;
             drop(state);
@@ -400,9 +464,39 @@ impl Written {
         self.segments
             .iter()
             .filter_map(|(_, m)| m.as_ref().map(|m| m.file.clone()))
+            .chain(self.rollup_segments.iter().map(|r| r.segment.file.clone()))
             .chain(self.checkpoint.as_ref().map(|c| c.file.clone()))
             .collect()
     }
+}
+
+/// Writes one complete day of a rollup width as
+/// `segments/<stream>/rollups/<rollup>/<width>/<day start>.parquet`.
+fn write_rollup_segment(
+    data_dir: &Path,
+    stream: &str,
+    job: &RollupJob,
+) -> Result<RollupSegmentMeta> {
+    let DayJob { window, day, rows } = &job.day;
+    let file = format!(
+        "{SEGMENTS_DIR}/{stream}/rollups/{}/{window}/{day}.parquet",
+        job.spec.name
+    );
+    let batch = history::rows_to_batch(&job.spec, rows)?;
+    let bytes = write_parquet(&data_dir.join(&file), &batch)?;
+    Ok(RollupSegmentMeta {
+        rollup: job.spec.name.clone(),
+        window: *window,
+        segment: SegmentMeta {
+            file,
+            partition: *day,
+            min_ts: rows.iter().map(|r| r.window_start).min().unwrap_or(*day),
+            max_ts: rows.iter().map(|r| r.window_end).max().unwrap_or(*day),
+            rows: rows.len() as u64,
+            bytes,
+            through_seq: 0,
+        },
+    })
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {

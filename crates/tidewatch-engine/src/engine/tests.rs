@@ -540,3 +540,228 @@ async fn queries_answer_the_same_before_and_after_a_seal_and_a_restart() {
     );
     assert_eq!(engine.stream_info("ticks").unwrap().segments, 2);
 }
+
+/// Rows of `bars` computed straight from the events: `(window start, symbol, n, volume,
+/// vwap)` per window of `width_ms`, ordered like the rollup's rows.
+fn bars_by_hand(
+    events: &[(i64, &str, f64, f64)],
+    width_ms: i64,
+) -> Vec<(i64, String, f64, f64, f64)> {
+    let mut cells: std::collections::BTreeMap<(i64, String), (f64, f64, f64)> =
+        std::collections::BTreeMap::new();
+    for (ts, symbol, price, size) in events {
+        let start = ts - ts.rem_euclid(width_ms);
+        let cell = cells.entry((start, symbol.to_string())).or_default();
+        cell.0 += 1.0;
+        cell.1 += size;
+        cell.2 += price * size;
+    }
+    cells
+        .into_iter()
+        .map(|((start, symbol), (n, volume, pq))| (start, symbol, n, volume, pq / volume))
+        .collect()
+}
+
+fn bars_as_served(engine: &Engine, window: &str) -> Vec<(i64, String, f64, f64, f64)> {
+    let (_, rows) = engine
+        .rollup_query(
+            "ticks",
+            "bars",
+            Some(window.parse().unwrap()),
+            None,
+            None,
+            &[],
+        )
+        .unwrap();
+    rows.into_iter()
+        .map(|row| {
+            let value = |i: usize| row.values[i].1.unwrap();
+            let symbol = row.group[0].1.as_deref().unwrap().to_owned();
+            (row.window_start, symbol, value(0), value(1), value(2))
+        })
+        .collect()
+}
+
+fn assert_bars(
+    actual: &[(i64, String, f64, f64, f64)],
+    expected: &[(i64, String, f64, f64, f64)],
+    when: &str,
+) {
+    assert_eq!(actual.len(), expected.len(), "{when}: row count");
+    for (a, e) in actual.iter().zip(expected) {
+        assert_eq!((a.0, &a.1, a.2, a.3), (e.0, &e.1, e.2, e.3), "{when}");
+        assert!(
+            (a.4 - e.4).abs() <= 1e-9 * e.4.abs(),
+            "{when}: vwap {a:?} vs {e:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn rollup_windows_past_retention_go_to_segments_and_read_back_whole() {
+    const MINUTE: i64 = 60_000;
+    let dir = tempfile::tempdir().unwrap();
+    let config = EngineConfig {
+        // Five windows per width in memory: everything older is history.
+        retained_windows: 5,
+        ..EngineConfig::test_config(dir.path())
+    };
+    let day = history::DAY_MS;
+    let t0 = history::day_of(now_ms()) - 3 * day;
+    // 50 hours of ticks, one every 7 minutes and a bit, two symbols.
+    let events: Vec<(i64, &str, f64, f64)> = (0..50 * 60 / 7)
+        .map(|k| {
+            let symbol = if k % 2 == 0 { "BTC" } else { "ETH" };
+            (
+                t0 + k * 7 * MINUTE + (k % 3) * 1000,
+                symbol,
+                100.0 + (k % 11) as f64,
+                1.0 + (k % 4) as f64,
+            )
+        })
+        .collect();
+    let expected_1m = bars_by_hand(&events, MINUTE);
+    let expected_5m = bars_by_hand(&events, 5 * MINUTE);
+    let check = |engine: &Engine, when: &str| {
+        assert_bars(
+            &bars_as_served(engine, "1m"),
+            &expected_1m,
+            &format!("1m {when}"),
+        );
+        assert_bars(
+            &bars_as_served(engine, "5m"),
+            &expected_5m,
+            &format!("5m {when}"),
+        );
+    };
+    let rollup_files = |dir: &std::path::Path| {
+        let mut files: Vec<String> = ["1m", "5m"]
+            .iter()
+            .flat_map(|w| {
+                std::fs::read_dir(dir.join("segments/ticks/rollups/bars").join(w))
+                    .into_iter()
+                    .flatten()
+                    .map(move |e| format!("{w}/{}", e.unwrap().file_name().to_string_lossy()))
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    {
+        let engine = Engine::open(config.clone()).unwrap();
+        engine.declare_stream(ticks()).unwrap();
+        engine.declare_rollup("ticks", bars()).unwrap();
+        // One event per batch: a batch spanning more than the retained windows would
+        // evict its own older windows before folding them in.
+        for chunk in events.chunks(1) {
+            engine
+                .ingest("ticks", rows(chunk).as_bytes(), Format::JsonArray, false)
+                .await
+                .unwrap();
+        }
+        check(&engine, "in memory");
+        // Days 0 and 1 are wholly evicted for both widths; day 2 is not.
+        let report = engine.persist(PersistMode::Closed).unwrap();
+        assert!(report.segments >= 4, "{report:?}");
+        let both_days = [
+            format!("1m/{t0}.parquet"),
+            format!("1m/{}.parquet", t0 + day),
+        ];
+        let files = rollup_files(dir.path());
+        assert_eq!(files.len(), 4, "{files:?}");
+        assert!(both_days.iter().all(|f| files.contains(f)), "{files:?}");
+        check(&engine, "after the history is written");
+        let info = engine.stream_info("ticks").unwrap();
+        let event_segments = report.segments - 4;
+        assert_eq!(info.segments, event_segments + 4);
+        // A range inside the history reads only what it asks for.
+        let from = t0 + day + 60 * MINUTE;
+        let (_, ranged) = engine
+            .rollup_query(
+                "ticks",
+                "bars",
+                Some("5m".parse().unwrap()),
+                Some(from),
+                Some(from + 30 * MINUTE),
+                &[("symbol".into(), "ETH".into())],
+            )
+            .unwrap();
+        let wanted: Vec<_> = expected_5m
+            .iter()
+            .filter(|r| r.0 >= from && r.0 < from + 30 * MINUTE && r.1 == "ETH")
+            .map(|r| r.0)
+            .collect();
+        assert!(!wanted.is_empty());
+        assert_eq!(
+            ranged.iter().map(|r| r.window_start).collect::<Vec<_>>(),
+            wanted
+        );
+        // Tails: within memory, and reaching back into the day files, with an end.
+        let tail = |to: Option<i64>, n: usize| -> Vec<i64> {
+            engine
+                .rollup_tail("ticks", "bars", "1m".parse().unwrap(), to, &[], n)
+                .unwrap()
+                .iter()
+                .map(|r| r.window_start)
+                .collect()
+        };
+        let starts: Vec<i64> = expected_1m.iter().map(|r| r.0).collect();
+        assert_eq!(tail(None, 3), starts[starts.len() - 3..]);
+        assert_eq!(tail(None, starts.len() - 7), starts[7..]);
+        let to = t0 + day + 90 * MINUTE;
+        let before_to: Vec<i64> = starts.iter().copied().filter(|&s| s < to).collect();
+        assert_eq!(tail(Some(to), 50), before_to[before_to.len() - 50..]);
+        engine.close().await.unwrap();
+    }
+    // The rows of day 2 come back from the checkpoint, days 0 and 1 from their segments.
+    let engine = Engine::open(config.clone()).unwrap();
+    assert_eq!(engine.recovery().rows, 0);
+    check(&engine, "after a restart");
+
+    // Rollup retention drops exactly the windows that ended by its cutoff.
+    let cutoff = t0 + day + 30 * MINUTE + 30_000;
+    let keep = std::time::Duration::from_millis((now_ms() - cutoff) as u64);
+    engine
+        .set_retention(
+            "ticks",
+            Some(Retention {
+                events: None,
+                rollups: Some(keep),
+            }),
+        )
+        .unwrap();
+    engine.expire(now_ms()).unwrap();
+    let kept = |expected: &[(i64, String, f64, f64, f64)], width: i64| -> Vec<_> {
+        expected
+            .iter()
+            .filter(|r| r.0 + width > cutoff)
+            .cloned()
+            .collect()
+    };
+    let check_kept = |engine: &Engine, when: &str| {
+        assert_bars(
+            &bars_as_served(engine, "1m"),
+            &kept(&expected_1m, MINUTE),
+            &format!("1m {when}"),
+        );
+        assert_bars(
+            &bars_as_served(engine, "5m"),
+            &kept(&expected_5m, 5 * MINUTE),
+            &format!("5m {when}"),
+        );
+    };
+    check_kept(&engine, "after retention");
+    let files = rollup_files(dir.path());
+    assert_eq!(
+        files,
+        [
+            format!("1m/{}.parquet", t0 + day),
+            format!("5m/{}.parquet", t0 + day)
+        ],
+        "day 0's segments are deleted, day 1's are not"
+    );
+    engine.close().await.unwrap();
+    drop(engine);
+    let engine = Engine::open(config).unwrap();
+    check_kept(&engine, "after retention and a restart");
+}

@@ -232,28 +232,16 @@ fn tag_values_survive_dictionary_remapping_across_batches_and_seals() {
 fn persist(store: &mut StreamStore, dir: &std::path::Path, choose: impl FnMut(i64, i64) -> bool) {
     for job in store.begin_persist(choose) {
         let file = format!("seg-{}-{}.parquet", job.partition, store.segments().count());
-        let path = dir.join(&file);
         let written = crate::segment::write_segment(
-            &path,
+            dir,
+            file,
+            job.partition,
+            1,
             store.arrow_schema(),
             &job.batches,
-            store.schema().tags.len(),
         )
         .unwrap();
-        let segment = written.map(|(rows, bytes, min_ts, max_ts)| {
-            Segment::new(
-                crate::SegmentMeta {
-                    file,
-                    partition: job.partition,
-                    min_ts,
-                    max_ts,
-                    rows,
-                    bytes,
-                    through_seq: 1,
-                },
-                dir,
-            )
-        });
+        let segment = written.map(|meta| Segment::new(meta, dir));
         store.finish_persist(job.partition, segment);
     }
 }

@@ -21,15 +21,23 @@ struct Batch {
     body: Value,
 }
 
-/// Rows `first..` at times spread over `[t0, t0 + spread_ms)`.
-fn make_batch(first: u64, t0: i64, spread_ms: i64) -> Batch {
+/// Where row `n` lies in time.
+type Timeline = Arc<dyn Fn(u64) -> i64 + Send + Sync>;
+
+/// Rows `first..` spread over `[t0, t0 + spread_ms)`, out of order.
+fn scattered(t0: i64, spread_ms: i64) -> Timeline {
+    Arc::new(move |n| t0 + (n as i64 * 37_003) % spread_ms)
+}
+
+/// Rows `first..` at the times `timeline` gives them.
+fn make_batch(first: u64, timeline: &Timeline) -> Batch {
     let symbols = ["BTC", "ETH", "SOL", "XRP"];
     let mut ids = Vec::new();
     let rows: Vec<Value> = (first..first + ROWS_PER_BATCH as u64)
         .map(|n| {
             let id = format!("00000000-0000-7000-8000-{n:012x}");
             ids.push(id.clone());
-            json!({"id": id, "ts": t0 + (n as i64 * 37_003) % spread_ms, "symbol": symbols[(n % 4) as usize],
+            json!({"id": id, "ts": timeline(n), "symbol": symbols[(n % 4) as usize],
                    "price": 100.0 + (n % 13) as f64, "size": 1.0 + (n % 5) as f64})
         })
         .collect();
@@ -99,7 +107,13 @@ async fn check_invariants(server: &TestServer, acked: &HashSet<String>) -> usize
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_events_survive_repeated_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    kill_repeatedly(dir.path(), Options::default(), base_ms(), 240_000).await;
+    kill_repeatedly(
+        dir.path(),
+        Options::default(),
+        WRITERS,
+        scattered(base_ms(), 240_000),
+    )
+    .await;
 }
 
 /// Events spread over six past hours, and a persist every 20 ms: hours keep closing and
@@ -120,7 +134,8 @@ async fn a_kill_during_a_seal_loses_nothing_and_duplicates_nothing() {
     };
     let hour = 3_600_000;
     let t0 = base_ms() - 7 * hour;
-    let logs = kill_repeatedly(dir.path(), options(), t0 - t0.rem_euclid(hour), 6 * hour).await;
+    let timeline = scattered(t0 - t0.rem_euclid(hour), 6 * hour);
+    let logs = kill_repeatedly(dir.path(), options(), WRITERS, timeline).await;
     let server = TestServer::start_with(dir.path(), options()).await;
     let (_, streams) = server.get("/api/v1/streams").await;
     let ticks = streams["streams"]
@@ -140,19 +155,57 @@ async fn a_kill_during_a_seal_loses_nothing_and_duplicates_nothing() {
     assert!(persists > 22, "seals ran between the kills: {persists}");
 }
 
-/// Kills the server `KILLS` times while writers post batches with producer ids, checking
-/// after each restart that every acknowledged event is stored exactly once and that the
-/// rollup equals a recomputation. Returns the servers' log lines.
+/// Rollup windows past the five kept in memory become history: pending in checkpoints,
+/// then one Parquet segment per day. One writer sends ticks in time order across a UTC
+/// midnight (so no event is dropped as late and the rollup can be recomputed exactly),
+/// with a persist every 20 ms: kills land while days of history are written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_while_rollup_history_is_written_loses_no_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = || Options {
+        env: vec![
+            ("TIDEWATCH_ENGINE__RETAINED_WINDOWS".into(), "5".into()),
+            ("TIDEWATCH_ENGINE__PERSIST_INTERVAL".into(), "20ms".into()),
+            (
+                "TIDEWATCH_ENGINE__CHECKPOINT_INTERVAL".into(),
+                "50ms".into(),
+            ),
+        ],
+        ..Options::default()
+    };
+    let day = 86_400_000;
+    let midnight = now_ms() - now_ms().rem_euclid(day) - day;
+    let t0 = midnight - 10 * 60_000;
+    // A row every 1.5 s: a batch is one minute, well inside the five kept windows.
+    let timeline: Timeline = Arc::new(move |n| t0 + n as i64 * 1_500);
+    kill_repeatedly(dir.path(), options(), 1, timeline).await;
+    let history = dir.path().join("segments/ticks/rollups/bars");
+    for width in ["1m", "5m"] {
+        let file = history
+            .join(width)
+            .join(format!("{}.parquet", midnight - day));
+        assert!(
+            file.exists(),
+            "the day before midnight is history on disk: {file:?}"
+        );
+    }
+}
+
+/// Kills the server `KILLS` times while `writers` post batches with producer ids (each
+/// writer's rows in order along `timeline`, never later than a minute ago), checking after
+/// each restart that every acknowledged event is stored exactly once and that the rollup
+/// equals a recomputation. Returns the servers' log lines.
 async fn kill_repeatedly(
     dir: &std::path::Path,
     options: Options,
-    t0: i64,
-    spread_ms: i64,
+    writers: usize,
+    timeline: Timeline,
 ) -> Vec<String> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x7_1de);
     let mut logs = Vec::new();
     let acked: Arc<Mutex<HashSet<String>>> = Arc::default();
-    let mut next_row = 0u64;
+    // Each writer's next row, carried across kills.
+    let mut next_rows: Vec<u64> = (0..writers as u64).map(|w| w * 1_000_000_000).collect();
     // Batches in flight when the server died: resent after the restart.
     let mut unacked: Vec<Batch> = Vec::new();
     let mut stored = 0;
@@ -187,29 +240,32 @@ async fn kill_repeatedly(
         }
 
         let pending: Arc<Mutex<Vec<Batch>>> = Arc::default();
-        let mut writers = Vec::new();
-        for _ in 0..WRITERS {
+        let mut tasks = Vec::new();
+        for &first in &next_rows {
             let client = server.client.clone();
             let url = server.url("/api/v1/streams/ticks/events");
             let acked = Arc::clone(&acked);
             let pending = Arc::clone(&pending);
-            let first = next_row;
-            next_row += 1_000_000;
-            writers.push(tokio::spawn(async move {
+            let timeline = Arc::clone(&timeline);
+            tasks.push(tokio::spawn(async move {
                 let mut n = first;
                 loop {
-                    let batch = make_batch(n, t0, spread_ms);
+                    if timeline(n + ROWS_PER_BATCH as u64) > now_ms() - 60_000 {
+                        // Caught up with the clock.
+                        return n;
+                    }
+                    let batch = make_batch(n, &timeline);
                     n += ROWS_PER_BATCH as u64;
                     pending.lock().unwrap().push(batch.clone());
                     let Ok(response) = client.post(&url).json(&batch.body).send().await else {
-                        return;
+                        return n;
                     };
                     if response.status() != 200 {
-                        return;
+                        return n;
                     }
                     // Acknowledged only once the body says so.
                     let Ok(receipt) = response.json::<Value>().await else {
-                        return;
+                        return n;
                     };
                     assert_eq!(receipt["durable"], true);
                     pending.lock().unwrap().retain(|b| b.ids[0] != batch.ids[0]);
@@ -221,8 +277,8 @@ async fn kill_repeatedly(
         let mut server = server;
         server.kill(); // SIGKILL
         logs.extend(server.log_text().lines().map(str::to_owned));
-        for w in writers {
-            w.await.unwrap();
+        for (next, task) in next_rows.iter_mut().zip(tasks) {
+            *next = task.await.unwrap();
         }
         unacked = std::mem::take(&mut *pending.lock().unwrap());
     }
