@@ -308,13 +308,21 @@ impl Engine {
             rollup_segments: Vec::with_capacity(rollup_jobs.len()),
             checkpoint: None,
         };
+        // Directories whose entries changed: each new file's, and those create_dir_all
+        // may have made on the way (up to `segments/`), so that a power loss cannot lose
+        // a file the manifest lists.
+        let segments_dir = data_dir.join(SEGMENTS_DIR);
         let mut dirs = HashSet::new();
         for job in rollup_jobs {
             match write_rollup_segment(data_dir, name, job) {
                 Ok(meta) => {
-                    if let Some(dir) = data_dir.join(&meta.segment.file).parent() {
-                        dirs.insert(dir.to_owned());
-                    }
+                    let path = data_dir.join(&meta.segment.file);
+                    dirs.extend(
+                        path.ancestors()
+                            .skip(1)
+                            .take_while(|dir| dir.starts_with(&segments_dir))
+                            .map(Path::to_path_buf),
+                    );
                     written.rollup_segments.push(meta);
                 }
                 Err(e) => return Err((e, written.files())),
@@ -353,7 +361,8 @@ impl Engine {
             });
         }
         if !jobs.is_empty() {
-            dirs.insert(data_dir.join(SEGMENTS_DIR).join(name));
+            dirs.insert(segments_dir.join(name));
+            dirs.insert(segments_dir);
         }
         for dir in &dirs {
             if let Err(e) = sync_dir(dir) {
