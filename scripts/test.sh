@@ -31,5 +31,8 @@ echo "== dashboard: install, type check, unit tests, size budget"
     npm run --silent size
 )
 echo "== dashboard: end-to-end tests in headless Chromium"
-cargo build --locked -p tidewatch
+# The binary the workspace's tests were built with (nothing to do when they all ran above).
+# Not `cargo build -p tidewatch`: without the dev-dependencies' features (getrandom's, via
+# proptest) it would compile most of the dependency tree a second time.
+cargo test --workspace --locked --no-run --quiet
 E2E_TIDEWATCH="${CARGO_TARGET_DIR:-$PWD/target}/debug/tidewatch" node ui/e2e/run.mjs
