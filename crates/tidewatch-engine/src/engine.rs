@@ -130,7 +130,7 @@ impl Applied {
         }
     }
 
-    fn done(&mut self, seq: u64) {
+    pub(crate) fn done(&mut self, seq: u64) {
         if seq < self.next {
             return;
         }
@@ -543,8 +543,7 @@ impl Engine {
             };
             metrics::histogram!("tidewatch_wal_append_seconds")
                 .record(started.elapsed().as_secs_f64());
-            handle.apply(&batch, sequence, &hub);
-            applied.lock().done(sequence);
+            handle.apply(&batch, sequence, &hub, &applied);
             let stream = handle.schema.name.clone();
             metrics::counter!("tidewatch_ingest_rows_total", "stream" => stream.clone())
                 .increment(batch.len() as u64);

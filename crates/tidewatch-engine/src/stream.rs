@@ -9,6 +9,7 @@ use tidewatch_rollup::{Change, Rollup};
 use tidewatch_store::StreamStore;
 use tidewatch_types::{EventBatch, EventId, StreamSchema};
 
+use crate::engine::Applied;
 use crate::history::RollupHistory;
 use crate::render::event_json;
 use crate::topic::{rollup_topic, stream_topic};
@@ -113,9 +114,10 @@ impl StreamHandle {
     }
 
     /// Folds a durable batch from WAL record `seq` into the hot store and every rollup,
-    /// then publishes what changed on `hub` and tells the observers. Holds the state lock
-    /// throughout.
-    pub(crate) fn apply(&self, batch: &EventBatch, seq: u64, hub: &Hub) {
+    /// then publishes what changed on `hub`, tells the observers and marks `seq` done in
+    /// `applied`. Holds the state lock throughout: a persist, which takes it too, never
+    /// sees the rows of a record that `applied` does not count yet.
+    pub(crate) fn apply(&self, batch: &EventBatch, seq: u64, hub: &Hub, applied: &Mutex<Applied>) {
         let mut state = self.state.write();
         let state = &mut *state;
         state.note_applied(seq);
@@ -130,6 +132,7 @@ impl StreamHandle {
         for observer in self.observers.read().iter() {
             observer(&self.schema, batch);
         }
+        applied.lock().done(seq);
     }
 
     /// Recovery's apply: `store_rows` (the rows not already in a segment) go to the hot

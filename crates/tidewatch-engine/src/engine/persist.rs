@@ -64,6 +64,28 @@ struct Written {
     checkpoint: Option<CheckpointMeta>,
 }
 
+/// What a persist took from a stream under its lock, to write without it.
+struct Claim {
+    jobs: Vec<PersistJob>,
+    rollup_jobs: Vec<RollupJob>,
+    checkpoint: Option<Checkpoint>,
+    /// The stream's `dirty_since` before the claim, restored if the persist fails.
+    dirty_before: Option<u64>,
+    /// Every WAL record up to this one is applied, and none after it touched the stream.
+    through: u64,
+}
+
+enum Claimed {
+    Ready(Claim),
+    /// A later record was applied before an earlier one: try again in a moment.
+    OutOfOrder,
+}
+
+/// How often, and how long apart, a persist looks again for a moment when the stream's
+/// applied records are contiguous (20 ms in all).
+const OUT_OF_ORDER_ATTEMPTS: u32 = 40;
+const OUT_OF_ORDER_WAIT: std::time::Duration = std::time::Duration::from_micros(500);
+
 /// A complete day of a rollup's history, to be written as a rollup segment.
 struct RollupJob {
     spec: RollupSpec,
@@ -157,63 +179,31 @@ impl Engine {
         manifest: &mut Manifest,
         report: &mut PersistReport,
     ) -> Result<()> {
-        let lateness = self.config.lateness_ms();
-        let checkpoint_due = millis(self.config.checkpoint_interval);
-        let (jobs, rollup_jobs, checkpoint, dirty_before, through) = {
-            let mut state = handle.state.write();
-            // Read under the stream's lock: no apply to this stream can slip in between.
-            let Some(through) = self.applied.lock().first_unapplied().checked_sub(1) else {
-                return Ok(());
-            };
-            if state.max_applied_seq.is_some_and(|m| m > through) {
-                // A later record was applied before an earlier one finished: next round.
-                return Ok(());
+        // Under sustained ingest, commits that became durable together may be applied in
+        // either order; the moment when every applied record is contiguous comes within
+        // an apply or two, so a persist waits for it rather than skipping the round.
+        let mut attempts = 0;
+        let claim = loop {
+            match self.claim(handle, mode) {
+                Some(Claimed::Ready(claim)) => break claim,
+                None => return Ok(()),
+                Some(Claimed::OutOfOrder) if attempts < OUT_OF_ORDER_ATTEMPTS => {
+                    attempts += 1;
+                    std::thread::sleep(OUT_OF_ORDER_WAIT);
+                }
+                Some(Claimed::OutOfOrder) => {
+                    metrics::counter!("tidewatch_persist_deferred_total").increment(1);
+                    return Ok(());
+                }
             }
-            let newest = state.store.stats().last_ts;
-            let jobs = state.store.begin_persist(|start, _| match mode {
-                PersistMode::All => true,
-                PersistMode::Closed => newest.is_some_and(|newest| {
-                    start.saturating_add(tidewatch_store::PARTITION_MS + lateness) <= newest
-                }),
-            });
-            let due = state.dirty_since.is_some()
-                && (mode == PersistMode::All
-                    || !jobs.is_empty()
-                    || now_ms() - state.checkpointed_at >= checkpoint_due);
-            let checkpoint = due.then(|| Checkpoint {
-                seq: through,
-                producer_ids: handle.producer_ids.lock().iter().copied().collect(),
-                rollups: state
-                    .rollups
-                    .iter()
-                    .map(|r| RollupCheckpoint {
-                        name: r.name().to_owned(),
-                        state: r.rollup.checkpoint(),
-                        evicted: r.history.pending().iter().map(history::to_stored).collect(),
-                    })
-                    .collect(),
-            });
-            let rollup_jobs: Vec<RollupJob> = state
-                .rollups
-                .iter()
-                .flat_map(|r| {
-                    let days = r.history.complete_days(|w| r.rollup.evicted_before(w));
-                    days.into_iter().map(|day| RollupJob {
-                        spec: r.rollup.spec().clone(),
-                        day,
-                    })
-                })
-                .collect();
-            let dirty_before = state.dirty_since;
-            if due {
-                state.dirty_since = None;
-                state.checkpointed_at = now_ms();
-            }
-            (jobs, rollup_jobs, checkpoint, dirty_before, through)
         };
-        if jobs.is_empty() && rollup_jobs.is_empty() && checkpoint.is_none() {
-            return Ok(());
-        }
+        let Claim {
+            jobs,
+            rollup_jobs,
+            checkpoint,
+            dirty_before,
+            through,
+        } = claim;
 
         let undo = |files: &[String]| {
             let mut state = handle.state.write();
@@ -288,6 +278,71 @@ impl Engine {
             let _ = std::fs::remove_file(self.config.data_dir.join(old.file));
         }
         Ok(())
+    }
+
+    /// Step 1 of a persist, under the stream's lock: hands out the partitions `mode`
+    /// selects, the complete days of rollup history and, when due, a checkpoint. `None`:
+    /// nothing to persist.
+    fn claim(&self, handle: &StreamHandle, mode: PersistMode) -> Option<Claimed> {
+        let lateness = self.config.lateness_ms();
+        let checkpoint_due = millis(self.config.checkpoint_interval);
+        let mut state = handle.state.write();
+        // Read under the stream's lock: no apply to this stream can slip in between.
+        let through = self.applied.lock().first_unapplied().checked_sub(1)?;
+        if state.max_applied_seq.is_some_and(|m| m > through) {
+            // A later record was applied before an earlier one finished.
+            return Some(Claimed::OutOfOrder);
+        }
+        let newest = state.store.stats().last_ts;
+        let jobs = state.store.begin_persist(|start, _| match mode {
+            PersistMode::All => true,
+            PersistMode::Closed => newest.is_some_and(|newest| {
+                start.saturating_add(tidewatch_store::PARTITION_MS + lateness) <= newest
+            }),
+        });
+        let due = state.dirty_since.is_some()
+            && (mode == PersistMode::All
+                || !jobs.is_empty()
+                || now_ms() - state.checkpointed_at >= checkpoint_due);
+        let checkpoint = due.then(|| Checkpoint {
+            seq: through,
+            producer_ids: handle.producer_ids.lock().iter().copied().collect(),
+            rollups: state
+                .rollups
+                .iter()
+                .map(|r| RollupCheckpoint {
+                    name: r.name().to_owned(),
+                    state: r.rollup.checkpoint(),
+                    evicted: r.history.pending().iter().map(history::to_stored).collect(),
+                })
+                .collect(),
+        });
+        let rollup_jobs: Vec<RollupJob> = state
+            .rollups
+            .iter()
+            .flat_map(|r| {
+                let days = r.history.complete_days(|w| r.rollup.evicted_before(w));
+                days.into_iter().map(|day| RollupJob {
+                    spec: r.rollup.spec().clone(),
+                    day,
+                })
+            })
+            .collect();
+        let dirty_before = state.dirty_since;
+        if due {
+            state.dirty_since = None;
+            state.checkpointed_at = now_ms();
+        }
+        if jobs.is_empty() && rollup_jobs.is_empty() && checkpoint.is_none() {
+            return None;
+        }
+        Some(Claimed::Ready(Claim {
+            jobs,
+            rollup_jobs,
+            checkpoint,
+            dirty_before,
+            through,
+        }))
     }
 
     /// Writes a persist's segment, rollup segment and checkpoint files. On failure
