@@ -1,6 +1,7 @@
 //! Engine settings. Defaults here are the documented ones; `config/default.toml` in the
 //! binary repeats them for users.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -80,11 +81,11 @@ pub struct EngineConfig {
     #[serde(with = "humantime_serde")]
     pub retention_interval: Duration,
     /// Default retention per stream name; the API can override it per stream.
-    pub retention: std::collections::BTreeMap<String, Retention>,
+    pub retention: BTreeMap<String, Retention>,
 }
 
 /// How long a stream's raw events and its rollup windows are kept. `None`: forever.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Retention {
     #[serde(
@@ -99,6 +100,20 @@ pub struct Retention {
         skip_serializing_if = "Option::is_none"
     )]
     pub rollups: Option<Duration>,
+    /// Rollups kept for another time than `rollups`, by rollup name (e.g. daily candles
+    /// for a year while the rest go after 90 days).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub per_rollup: BTreeMap<String, humantime_serde::Serde<Duration>>,
+}
+
+impl Retention {
+    /// How long the windows of rollup `name` are kept. `None`: forever.
+    pub fn for_rollup(&self, name: &str) -> Option<Duration> {
+        match self.per_rollup.get(name) {
+            Some(keep) => Some(**keep),
+            None => self.rollups,
+        }
+    }
 }
 
 impl Default for EngineConfig {

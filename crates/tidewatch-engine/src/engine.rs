@@ -712,7 +712,7 @@ impl Engine {
         // retention job has dropped them yet.
         let expired_through = self
             .retention(stream)
-            .rollups
+            .for_rollup(rollup)
             .map(|keep| now_ms().saturating_sub(millis(keep)));
         let state = handle.state.read();
         let live = find_rollup(&state.rollups, stream, rollup)?;

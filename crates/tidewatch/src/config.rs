@@ -147,6 +147,25 @@ mod tests {
     }
 
     #[test]
+    fn retention_is_read_per_stream_with_rollup_overrides() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "r.toml",
+                "[engine.retention.\"market.ticks\"]\nevents = \"30d\"\nrollups = \"90d\"\n\
+                 per_rollup = { quotes = \"2d\" }\n",
+            )?;
+            let config =
+                load(Some(Path::new("r.toml")), Figment::new()).map_err(|e| e.to_string())?;
+            let retention = &config.engine.retention["market.ticks"];
+            let days = |n: u64| Some(std::time::Duration::from_secs(n * 86_400));
+            assert_eq!(retention.events, days(30));
+            assert_eq!(retention.for_rollup("ohlc"), days(90));
+            assert_eq!(retention.for_rollup("quotes"), days(2));
+            Ok(())
+        });
+    }
+
+    #[test]
     fn unknown_keys_and_bad_values_are_reported() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("bad.toml", "[engine]\nfsink = \"always\"\n")?;

@@ -445,7 +445,19 @@ impl Engine {
     /// Sets a stream's retention (`None` clears it back to the configured default) and
     /// records it in the catalog.
     pub fn set_retention(&self, stream: &str, retention: Option<Retention>) -> Result<()> {
-        self.stream(stream)?;
+        let handle = self.stream(stream)?;
+        let rollups: Vec<String> = {
+            let state = handle.state.read();
+            state.rollups.iter().map(|r| r.name().to_owned()).collect()
+        };
+        let per_rollup = retention.iter().flat_map(|r| r.per_rollup.keys());
+        if let Some(unknown) = per_rollup.into_iter().find(|name| !rollups.contains(name)) {
+            return Err(Error::InvalidRollup(format!(
+                "per_rollup names {unknown:?}, which is not a rollup of stream {stream:?} \
+                 (its rollups: {})",
+                rollups.join(", ")
+            )));
+        }
         let mut catalog = self.catalog.lock();
         let mut next = catalog.clone();
         let entry = next
@@ -463,8 +475,8 @@ impl Engine {
             .catalog
             .lock()
             .stream(stream)
-            .and_then(|entry| entry.retention);
-        set.or_else(|| self.config.retention.get(stream).copied())
+            .and_then(|entry| entry.retention.clone());
+        set.or_else(|| self.config.retention.get(stream).cloned())
             .unwrap_or_default()
     }
 
@@ -479,9 +491,9 @@ impl Engine {
             let retention = self.retention(name);
             let mut state = handle.state.write();
             let mut segments = Vec::new();
-            if let Some(keep) = retention.rollups {
-                let cutoff = now.saturating_sub(millis(keep));
-                for live in &mut state.rollups {
+            for live in &mut state.rollups {
+                if let Some(keep) = retention.for_rollup(live.name()) {
+                    let cutoff = now.saturating_sub(millis(keep));
                     live.rollup.expire_before(cutoff);
                     segments.extend(live.history.expire_before(cutoff));
                 }

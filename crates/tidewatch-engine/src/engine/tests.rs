@@ -509,7 +509,7 @@ async fn queries_answer_the_same_before_and_after_a_seal_and_a_restart() {
             "ticks",
             Some(Retention {
                 events: Some(std::time::Duration::from_secs(1)),
-                rollups: None,
+                ..Retention::default()
             }),
         )
         .unwrap();
@@ -725,8 +725,8 @@ async fn rollup_windows_past_retention_go_to_segments_and_read_back_whole() {
         .set_retention(
             "ticks",
             Some(Retention {
-                events: None,
                 rollups: Some(keep),
+                ..Retention::default()
             }),
         )
         .unwrap();
@@ -764,4 +764,88 @@ async fn rollup_windows_past_retention_go_to_segments_and_read_back_whole() {
     drop(engine);
     let engine = Engine::open(config).unwrap();
     check_kept(&engine, "after retention and a restart");
+}
+
+#[tokio::test]
+async fn a_rollup_with_its_own_retention_keeps_its_windows_while_the_others_expire() {
+    const MINUTE: i64 = 60_000;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    engine.declare_stream(ticks()).unwrap();
+    engine.declare_rollup("ticks", bars()).unwrap();
+    let counts: RollupSpec = serde_json::from_value(json!({
+        "name": "counts", "group_by": [], "windows": ["1m"], "aggregates": {"n": "count"}
+    }))
+    .unwrap();
+    engine.declare_rollup("ticks", counts).unwrap();
+    // One event a minute for the last hour.
+    let t0 = base();
+    let events: Vec<(i64, &str, f64, f64)> = (0..60)
+        .map(|k| (t0 + k * MINUTE, "BTC", 100.0, 1.0))
+        .collect();
+    engine
+        .ingest("ticks", rows(&events).as_bytes(), Format::JsonArray, false)
+        .await
+        .unwrap();
+
+    // A name the stream does not have is refused, and nothing changes.
+    let unknown = Retention {
+        per_rollup: [("nope".to_owned(), std::time::Duration::from_secs(60).into())].into(),
+        ..Retention::default()
+    };
+    let refused = engine.set_retention("ticks", Some(unknown));
+    assert!(
+        matches!(&refused, Err(Error::InvalidRollup(message)) if message.contains("\"nope\"")),
+        "{refused:?}"
+    );
+    assert_eq!(engine.retention("ticks"), Retention::default());
+
+    // Every rollup keeps 30 minutes, but `counts` keeps a day.
+    let retention = Retention {
+        rollups: Some(std::time::Duration::from_secs(30 * 60)),
+        per_rollup: [(
+            "counts".to_owned(),
+            std::time::Duration::from_secs(86_400).into(),
+        )]
+        .into(),
+        ..Retention::default()
+    };
+    engine
+        .set_retention("ticks", Some(retention.clone()))
+        .unwrap();
+    assert_eq!(engine.retention("ticks"), retention);
+    // Queries hide expired windows by the clock too, so the cutoff is read on both sides.
+    let before = now_ms();
+    engine.expire(before).unwrap();
+
+    let starts = |rollup: &str| -> Vec<i64> {
+        let window: WindowWidth = "1m".parse().unwrap();
+        let (_, rows) = engine
+            .rollup_query("ticks", rollup, Some(window), None, None, &[])
+            .unwrap();
+        rows.iter().map(|r| r.window_start).collect()
+    };
+    let bars = starts("bars");
+    let counts = starts("counts");
+    let after = now_ms();
+    let all: Vec<i64> = events.iter().map(|e| e.0).collect();
+    let kept = |now: i64| -> Vec<i64> {
+        let cutoff = now - 30 * MINUTE;
+        all.iter()
+            .copied()
+            .filter(|&start| start + MINUTE > cutoff)
+            .collect()
+    };
+    assert!(bars.len() < all.len() / 2 + 2, "{bars:?}");
+    assert!(
+        bars == kept(before) || bars == kept(after),
+        "bars keep 30 minutes: {bars:?}"
+    );
+    assert_eq!(counts, all, "counts keep a day");
+
+    // The retention is in the catalog: it holds after a restart.
+    engine.close().await.unwrap();
+    drop(engine);
+    let engine = open(dir.path());
+    assert_eq!(engine.retention("ticks"), retention);
 }

@@ -164,6 +164,19 @@ async fn retention_set_through_the_api_drops_whole_expired_hours_and_nothing_els
         ),
         422
     );
+    let unknown = put(
+        "/api/v1/streams/ticks/retention",
+        r#"{"rollups": "1h", "per_rollup": {"candles": "1d"}}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(unknown.status().as_u16(), 422);
+    let error: Value = unknown.json().await.unwrap();
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("\"candles\"") && message.contains("bars"),
+        "names the rollup and the ones there are: {error}"
+    );
     assert_eq!(ticks_info(&server).await["retention"], json!({}));
 
     let now = now_ms();
@@ -183,13 +196,16 @@ async fn retention_set_through_the_api_drops_whole_expired_hours_and_nothing_els
 
     let response = put(
         "/api/v1/streams/ticks/retention",
-        r#"{"events": "2h", "rollups": "3h"}"#,
+        r#"{"events": "2h", "rollups": "3h", "per_rollup": {"bars": "4h"}}"#,
     )
     .await
     .unwrap();
     assert_eq!(response.status().as_u16(), 200);
     let (_, shown) = server.get("/api/v1/streams/ticks/retention").await;
-    assert_eq!(shown["retention"], json!({"events": "2h", "rollups": "3h"}));
+    assert_eq!(
+        shown["retention"],
+        json!({"events": "2h", "rollups": "3h", "per_rollup": {"bars": "4h"}})
+    );
 
     wait_for(&server, "the expired hour to go", |i| i["rows"] == 20).await;
     let events = server.all_events("ticks").await;
