@@ -5,6 +5,7 @@
 
 use std::io::IsTerminal;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -37,8 +38,7 @@ pub(crate) struct BackfillArgs {
     until: Option<TimestampMs>,
     /// Simulated trades per second of simulated time, across all 13 symbols. The default
     /// makes --days 30 about 7.8 M events (half that with --market-hours): about 14 trades
-    /// per symbol in each 1-minute candle, written in seconds, and about 0.5 GB of WAL that
-    /// every server start replays and keeps in memory
+    /// per symbol in each 1-minute candle, written in seconds as about 120 MB of Parquet
     #[arg(long, default_value_t = 3.0)]
     rate: f64,
     /// Seed: the same seed gives the same events
@@ -101,8 +101,9 @@ async fn run(args: BackfillArgs, config: Config) -> anyhow::Result<()> {
     }
     let from = until - (args.days * MS_PER_DAY).round() as i64;
     let data_dir = config.engine.data_dir.clone();
-    let engine = offline::open_engine(&config, "backfill").await?;
-    let wal_before = wal_bytes(&data_dir);
+    let offline = offline::open(&config, "backfill").await?;
+    let engine = Arc::clone(&offline.engine);
+    let stored_before = stored_bytes(&engine);
     // The market's detectors watch the backfilled trades as they would live ones, so the
     // history comes with its alerts.
     let domains = Domains::start(&engine, &config.market)?;
@@ -132,8 +133,8 @@ async fn run(args: BackfillArgs, config: Config) -> anyhow::Result<()> {
     bar.finish_and_clear();
     signals.abort();
     domains.stop().await;
-    // Closed whatever happened: everything committed is synced before the process ends.
-    let closed = engine.close().await.context("closing the write-ahead log");
+    // Closed whatever happened: everything committed is persisted before the process ends.
+    let closed = offline.close().await;
     let summary = match outcome {
         Ok(summary) => summary,
         Err(e @ backfill::Error::NewerData { .. }) => {
@@ -146,7 +147,7 @@ async fn run(args: BackfillArgs, config: Config) -> anyhow::Result<()> {
     };
     closed?;
     let written = Written {
-        wal_bytes: wal_bytes(&data_dir).saturating_sub(wal_before),
+        stored_bytes: stored_bytes(&engine).saturating_sub(stored_before),
         alerts: alert_count(&engine).saturating_sub(alerts_before),
     };
     report(&args, &data_dir, &summary, &written);
@@ -166,7 +167,8 @@ async fn run(args: BackfillArgs, config: Config) -> anyhow::Result<()> {
 /// server shows up.
 /// What the summary adds to the backfill's own figures.
 struct Written {
-    wal_bytes: u64,
+    /// Growth of the market stream's Parquet segments, rollup history and checkpoint.
+    stored_bytes: u64,
     /// Alerts the market's detectors raised on the backfilled trades.
     alerts: u64,
 }
@@ -177,17 +179,11 @@ fn alert_count(engine: &Engine) -> u64 {
         .map_or(0, |info| info.rows)
 }
 
-/// Bytes in the WAL's segment files.
-fn wal_bytes(data_dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(data_dir.join("wal")) else {
-        return 0;
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "wal"))
-        .filter_map(|entry| entry.metadata().ok())
-        .map(|metadata| metadata.len())
-        .sum()
+/// Bytes the market stream holds on disk (the WAL is truncated behind them).
+fn stored_bytes(engine: &Engine) -> u64 {
+    engine
+        .stream_info(tidewatch_market::schema::TICKS_STREAM)
+        .map_or(0, |info| info.bytes_on_disk)
 }
 
 /// A bar over simulated time, on stderr; hidden when stderr is not a terminal.
@@ -229,7 +225,7 @@ fn report(args: &BackfillArgs, data_dir: &Path, summary: &BackfillSummary, writt
             "elapsed_ms": p.elapsed.as_millis() as u64,
             "events_per_second": p.events_per_second().round(),
             "alerts": written.alerts,
-            "wal_bytes": written.wal_bytes,
+            "stored_bytes": written.stored_bytes,
             "from": format_rfc3339_ms(p.from),
             "until": format_rfc3339_ms(p.to),
             "written_until": format_rfc3339_ms(p.written_until),
@@ -270,9 +266,9 @@ fn report(args: &BackfillArgs, data_dir: &Path, summary: &BackfillSummary, writt
         grouped(written.alerts)
     );
     println!(
-        "  wal        {} written in {}",
-        bytes(written.wal_bytes),
-        data_dir.join("wal").display()
+        "  stored     {} of Parquet and checkpoints in {}",
+        bytes(written.stored_bytes),
+        data_dir.display()
     );
 }
 

@@ -6,6 +6,7 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -73,7 +74,8 @@ pub(crate) fn main(args: ImportArgs) -> anyhow::Result<()> {
 
 async fn run(args: CommerceImportArgs, config: Config) -> anyhow::Result<()> {
     let data_dir = config.engine.data_dir.clone();
-    let engine = offline::open_engine(&config, "import").await?;
+    let offline = offline::open(&config, "import").await?;
+    let engine = Arc::clone(&offline.engine);
     let mut domains = Domains::start(&engine, &config.market)?;
     let commerce = domains
         .open_commerce(&engine, &data_dir, &config.commerce, false)
@@ -90,7 +92,7 @@ async fn run(args: CommerceImportArgs, config: Config) -> anyhow::Result<()> {
         .await;
     bar.finish_and_clear();
     domains.stop().await;
-    let closed = engine.close().await.context("closing the write-ahead log");
+    let closed = offline.close().await;
     match outcome {
         Ok(summary) => {
             closed?;

@@ -1,11 +1,12 @@
 //! What the commands that write a data directory directly (`backfill`, `import`) share:
 //! the configuration loaded like `serve`'s but logging only warnings (their progress bar
 //! and report are the output), and an engine opened with a clear message when a server
-//! holds the directory.
+//! holds the directory, persisting as it goes like a server's.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use anyhow::Context;
 use serde_json::json;
 use tidewatch_engine::Engine;
 
@@ -38,8 +39,38 @@ pub(crate) fn load_config(args: &DataDirArgs) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-/// Opens (and recovers) the data directory for `command`, e.g. "backfill".
-pub(crate) async fn open_engine(config: &Config, command: &str) -> anyhow::Result<Arc<Engine>> {
+/// An engine opened by an offline command, with the maintenance task a server runs:
+/// closed hours go to Parquet and the WAL is truncated while the command writes, so a
+/// long backfill holds at most about `hot_memory_limit` in memory, not all its events.
+pub(crate) struct OfflineEngine {
+    pub(crate) engine: Arc<Engine>,
+    maintenance: tokio::task::JoinHandle<()>,
+}
+
+impl OfflineEngine {
+    /// Stops maintenance, then persists everything and closes the WAL.
+    pub(crate) async fn close(self) -> anyhow::Result<()> {
+        self.maintenance.abort();
+        let _ = self.maintenance.await;
+        self.engine
+            .close()
+            .await
+            .context("persisting and closing the data directory")
+    }
+}
+
+/// Opens (and recovers) the data directory for `command`, e.g. "backfill", and starts
+/// persisting.
+pub(crate) async fn open(config: &Config, command: &str) -> anyhow::Result<OfflineEngine> {
+    let engine = open_engine(config, command).await?;
+    let maintenance = tokio::spawn(Arc::clone(&engine).run_maintenance());
+    Ok(OfflineEngine {
+        engine,
+        maintenance,
+    })
+}
+
+async fn open_engine(config: &Config, command: &str) -> anyhow::Result<Arc<Engine>> {
     let data_dir = config.engine.data_dir.clone();
     let engine_config = config.engine.clone();
     let engine = tokio::task::spawn_blocking(move || Engine::open(engine_config)).await?;
