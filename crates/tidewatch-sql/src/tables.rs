@@ -22,6 +22,7 @@ use datafusion::config::TableParquetOptions;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::memory::{DataSourceExec, MemorySourceConfig};
+use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::object_store::ObjectStoreUrl;
@@ -313,8 +314,18 @@ impl StreamTable {
         // names.
         options.global.skip_metadata = true;
         options.global.schema_force_view_types = true;
-        let mut source =
-            ParquetSource::new(Arc::clone(&self.schema)).with_table_parquet_options(options);
+        // Segments never change once written (a new seal is a new file), so their footers
+        // and page indexes are parsed once and kept in the runtime's metadata cache
+        // rather than read again by every query.
+        let runtime = state.runtime_env();
+        let store = runtime.object_store(ObjectStoreUrl::local_filesystem())?;
+        let readers = CachedParquetFileReaderFactory::new(
+            store,
+            runtime.cache_manager.get_file_metadata_cache(),
+        );
+        let mut source = ParquetSource::new(Arc::clone(&self.schema))
+            .with_table_parquet_options(options)
+            .with_parquet_file_reader_factory(Arc::new(readers));
         if let Some(predicate) = conjunction(filters.iter().cloned()) {
             let df_schema = DFSchema::try_from(Arc::clone(&self.schema))?;
             // A filter that cannot become a predicate only loses pruning: it still runs.
