@@ -4,10 +4,13 @@
 //! A live rollup holds its newest `retained_windows` windows per width. Older windows are
 //! final (late events for them are dropped), so eviction renders them as closed rows and
 //! they move here: first into `pending` (in memory, and in every checkpoint, so the WAL
-//! behind them can go), then, once every window of a UTC day of one width has been
-//! evicted, into one Parquet file per (rollup, width, day) that the manifest lists. A day
-//! that is already in a segment is never collected again, so rows re-evicted by replay or
-//! by recomputing a rollup are not duplicated.
+//! behind them can go), then, once every window of a chunk of one width has been evicted,
+//! into one Parquet file per (rollup, width, chunk) that the manifest lists. A chunk is a
+//! UTC hour for sub-minute widths and a UTC day for the others (see [`chunk_ms`]), so
+//! `pending`, which every checkpoint rewrites, holds at most about one chunk per width:
+//! 3 600 one-second windows per group rather than a day's 86 400. A chunk that is already
+//! in a segment is never collected again, so rows re-evicted by replay or by recomputing a
+//! rollup are not duplicated.
 //!
 //! Queries read the three tiers in window order: segments (oldest days), pending rows,
 //! then the live rollup.
@@ -30,9 +33,11 @@ use crate::checkpoint::StoredRow;
 use crate::error::{Error, Result};
 
 pub(crate) const DAY_MS: i64 = 86_400_000;
+const HOUR_MS: i64 = 3_600_000;
 
 /// What the manifest records about a rollup segment: the windows of one width of one
-/// rollup that start in one UTC day. In `segment`, `partition` is that day's start,
+/// rollup that start in one chunk (see [`chunk_ms`]). In `segment`, `partition` is the
+/// chunk's start,
 /// `min_ts` the first window's start, `max_ts` the last window's end; `through_seq` is
 /// unused (0): rollup rows do not come from one WAL range.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,10 +57,11 @@ pub(crate) struct RollupHistory {
     cold: Vec<(WindowWidth, Arc<Segment>)>,
 }
 
-/// The rows of one complete day of one width, to be written as a segment.
-pub(crate) struct DayJob {
+/// The rows of one complete chunk of one width, to be written as a segment.
+pub(crate) struct ChunkJob {
     pub window: WindowWidth,
-    pub day: TimestampMs,
+    /// The chunk's start.
+    pub start: TimestampMs,
     pub rows: Vec<RollupRow>,
 }
 
@@ -79,15 +85,20 @@ impl RollupHistory {
         &self.pending
     }
 
-    /// Adds evicted rows, skipping those of days already in a segment.
+    /// Adds evicted rows, skipping those of chunks already in a segment.
     pub(crate) fn collect(&mut self, rows: Vec<RollupRow>) {
         if rows.is_empty() {
             return;
         }
         for row in rows {
-            let window = width_of(&row);
-            let stored = self.cold.iter().any(|(w, segment)| {
-                Some(*w) == window && segment.meta.partition == day_of(row.window_start)
+            let stored = width_of(&row).is_some_and(|window| {
+                self.cold.iter().any(|(w, segment)| {
+                    // By range, not by chunk start: a data directory written when every
+                    // chunk was a day holds day-long segments of sub-minute widths.
+                    *w == window
+                        && segment.meta.partition <= row.window_start
+                        && row.window_start < segment.meta.max_ts
+                })
             });
             if !stored {
                 self.pending.push(row);
@@ -95,26 +106,29 @@ impl RollupHistory {
         }
     }
 
-    /// The pending days every window of which has been evicted: for each width, the days
-    /// that end at or before `horizon(width)`.
-    pub(crate) fn complete_days(
+    /// The pending chunks every window of which has been evicted: for each width, the
+    /// chunks that end at or before `horizon(width)`.
+    pub(crate) fn complete_chunks(
         &self,
         horizon: impl Fn(WindowWidth) -> Option<i64>,
-    ) -> Vec<DayJob> {
-        let mut jobs: Vec<DayJob> = Vec::new();
+    ) -> Vec<ChunkJob> {
+        let mut jobs: Vec<ChunkJob> = Vec::new();
         for row in &self.pending {
             let Some(window) = width_of(row) else {
                 continue;
             };
-            let day = day_of(row.window_start);
-            if horizon(window).is_none_or(|h| day.saturating_add(DAY_MS) > h) {
+            let start = chunk_of(window, row.window_start);
+            if horizon(window).is_none_or(|h| start.saturating_add(chunk_ms(window)) > h) {
                 continue;
             }
-            match jobs.iter_mut().find(|j| j.window == window && j.day == day) {
+            match jobs
+                .iter_mut()
+                .find(|j| j.window == window && j.start == start)
+            {
                 Some(job) => job.rows.push(row.clone()),
-                None => jobs.push(DayJob {
+                None => jobs.push(ChunkJob {
                     window,
-                    day,
+                    start,
                     rows: vec![row.clone()],
                 }),
             }
@@ -125,10 +139,16 @@ impl RollupHistory {
         jobs
     }
 
-    /// A day's segment is listed by the manifest: its rows leave `pending`.
-    pub(crate) fn finish(&mut self, window: WindowWidth, day: TimestampMs, segment: Arc<Segment>) {
-        self.pending
-            .retain(|row| !(width_of(row) == Some(window) && day_of(row.window_start) == day));
+    /// A chunk's segment is listed by the manifest: its rows leave `pending`.
+    pub(crate) fn finish(
+        &mut self,
+        window: WindowWidth,
+        start: TimestampMs,
+        segment: Arc<Segment>,
+    ) {
+        self.pending.retain(|row| {
+            !(width_of(row) == Some(window) && chunk_of(window, row.window_start) == start)
+        });
         self.cold.push((window, segment));
     }
 
@@ -201,7 +221,7 @@ impl HistoryPlan {
         let mut segments = self.segments;
         segments.sort_by_key(|s| std::cmp::Reverse(s.meta.partition));
         let mut have = self.pending.len();
-        let mut days = Vec::new();
+        let mut chunks = Vec::new();
         for segment in &segments {
             if newest.is_some_and(|n| have >= n) {
                 break;
@@ -215,10 +235,10 @@ impl HistoryPlan {
                 }));
             }
             have += rows.len();
-            days.push(rows);
+            chunks.push(rows);
         }
-        // Oldest day first; each day's file is sorted already.
-        let mut rows: Vec<RollupRow> = days.into_iter().rev().flatten().collect();
+        // Oldest chunk first; each chunk's file is sorted already.
+        let mut rows: Vec<RollupRow> = chunks.into_iter().rev().flatten().collect();
         rows.extend(self.pending);
         Ok(rows)
     }
@@ -262,8 +282,24 @@ pub(crate) fn from_stored(spec: &RollupSpec, row: &StoredRow) -> RollupRow {
 }
 
 /// Start of the UTC day holding `ts`.
+#[cfg(test)]
 pub(crate) fn day_of(ts: TimestampMs) -> TimestampMs {
     ts - ts.rem_euclid(DAY_MS)
+}
+
+/// How much time one rollup segment of `width` covers: a UTC hour for sub-minute widths
+/// (at most 3 600 windows per group), a UTC day for the others (at most 1 440).
+pub(crate) fn chunk_ms(width: WindowWidth) -> i64 {
+    if width.seconds() < 60 {
+        HOUR_MS
+    } else {
+        DAY_MS
+    }
+}
+
+/// Start of the chunk of `width` holding `ts`.
+pub(crate) fn chunk_of(width: WindowWidth, ts: TimestampMs) -> TimestampMs {
+    ts - ts.rem_euclid(chunk_ms(width))
 }
 
 fn width_of(row: &RollupRow) -> Option<WindowWidth> {
@@ -436,12 +472,53 @@ mod tests {
         let history = RollupHistory::new(Vec::new(), rows.clone());
         let width = WindowWidth::from_seconds(3600).unwrap();
         // The horizon inside day 1: only day 0 is complete, its rows sorted, nulls first.
-        let jobs = history.complete_days(|w| (w == width).then_some(DAY_MS + hour));
+        let jobs = history.complete_chunks(|w| (w == width).then_some(DAY_MS + hour));
         assert_eq!(jobs.len(), 1);
-        assert_eq!((jobs[0].window, jobs[0].day), (width, 0));
+        assert_eq!((jobs[0].window, jobs[0].start), (width, 0));
         let groups: Vec<_> = jobs[0].rows.iter().map(|r| r.group[0].1.clone()).collect();
         assert_eq!(groups, [None, Some(Arc::from("B")), Some(Arc::from("A"))]);
         // A horizon one window short of the day's end completes nothing.
-        assert!(history.complete_days(|_| Some(DAY_MS - hour)).is_empty());
+        assert!(history.complete_chunks(|_| Some(DAY_MS - hour)).is_empty());
+    }
+
+    #[test]
+    fn sub_minute_windows_complete_by_the_hour_and_a_stored_chunk_is_not_collected_again() {
+        let second = 1000;
+        let hour = 3_600_000;
+        let width = WindowWidth::from_seconds(1).unwrap();
+        // 1-second windows over the first 2.5 hours of a day, one group.
+        let rows: Vec<RollupRow> = (0..9000)
+            .map(|k| row(k * second, second, Some("A"), k as f64))
+            .collect();
+        let mut history = RollupHistory::new(Vec::new(), rows.clone());
+        let jobs = history.complete_chunks(|_| Some(2 * hour + 30 * 60 * second));
+        let chunks: Vec<(i64, usize)> = jobs.iter().map(|j| (j.start, j.rows.len())).collect();
+        assert_eq!(chunks, [(0, 3600), (hour, 3600)]);
+
+        // Once the first hour is in a segment its rows leave pending, and replaying them
+        // (or rows of a day-long segment an older version wrote) adds nothing.
+        let dir = tempfile::tempdir().unwrap();
+        let segment = |partition: i64, max_ts: i64| {
+            Segment::new(
+                SegmentMeta {
+                    file: format!("{partition}.parquet"),
+                    partition,
+                    min_ts: partition,
+                    max_ts,
+                    rows: 0,
+                    bytes: 0,
+                    through_seq: 0,
+                },
+                dir.path(),
+            )
+        };
+        history.finish(width, 0, segment(0, hour));
+        assert_eq!(history.pending().len(), 9000 - 3600);
+        history.collect(rows[..3600].to_vec());
+        assert_eq!(history.pending().len(), 9000 - 3600);
+
+        let mut old_layout = RollupHistory::new(vec![(width, segment(0, 2 * hour))], Vec::new());
+        old_layout.collect(rows.clone());
+        assert_eq!(old_layout.pending().len(), 9000 - 7200);
     }
 }

@@ -19,7 +19,8 @@
 //! - [`record`]: the WAL record format of an ingested batch.
 //! - [`stream`]: one stream's hot store, rollups, dedupe set and statistics.
 //! - [`history`]: rollup windows past `retained_windows`: pending in memory and in
-//!   checkpoints, then one Parquet segment per rollup, width and day.
+//!   checkpoints, then one Parquet segment per rollup, width and hour (sub-minute
+//!   widths) or day.
 //! - [`render`]: JSON shapes of events and rollup rows for the API and the bus.
 //! - [`topic`]: live topic names.
 //! - [`engine`]: [`Engine`], tying them together: open and recover, declare, ingest,

@@ -36,7 +36,8 @@ pub struct StreamManifest {
     /// Retention removed every row before this time; replay drops older rows.
     #[serde(default)]
     pub expired_before: Option<TimestampMs>,
-    /// Evicted rollup windows, one segment per rollup, width and UTC day.
+    /// Evicted rollup windows, one segment per rollup, width and chunk (a UTC
+    /// hour for sub-minute widths, else a UTC day).
     #[serde(default)]
     pub rollup_segments: Vec<RollupSegmentMeta>,
 }

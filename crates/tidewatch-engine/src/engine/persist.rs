@@ -1,4 +1,4 @@
-//! Persisting: hot partitions into Parquet segments, complete days of rollup history into
+//! Persisting: hot partitions into Parquet segments, complete chunks of rollup history into
 //! rollup segments, rollup state and producer ids into checkpoints, the manifest, WAL
 //! truncation, and retention.
 //!
@@ -29,7 +29,7 @@ use super::Engine;
 use crate::checkpoint::{Checkpoint, RollupCheckpoint};
 use crate::config::{Retention, millis};
 use crate::error::{Error, Result};
-use crate::history::{self, DayJob, RollupSegmentMeta};
+use crate::history::{self, ChunkJob, RollupSegmentMeta};
 use crate::manifest::{CHECKPOINTS_DIR, CheckpointMeta, Manifest, SEGMENTS_DIR};
 use crate::stream::StreamHandle;
 
@@ -86,10 +86,10 @@ enum Claimed {
 const OUT_OF_ORDER_ATTEMPTS: u32 = 40;
 const OUT_OF_ORDER_WAIT: std::time::Duration = std::time::Duration::from_micros(500);
 
-/// A complete day of a rollup's history, to be written as a rollup segment.
+/// A complete chunk of a rollup's history, to be written as a rollup segment.
 struct RollupJob {
     spec: RollupSpec,
-    day: DayJob,
+    chunk: ChunkJob,
 }
 
 impl Engine {
@@ -281,7 +281,7 @@ impl Engine {
     }
 
     /// Step 1 of a persist, under the stream's lock: hands out the partitions `mode`
-    /// selects, the complete days of rollup history and, when due, a checkpoint. `None`:
+    /// selects, the complete chunks of rollup history and, when due, a checkpoint. `None`:
     /// nothing to persist.
     fn claim(&self, handle: &StreamHandle, mode: PersistMode) -> Option<Claimed> {
         let lateness = self.config.lateness_ms();
@@ -321,10 +321,10 @@ impl Engine {
             .rollups
             .iter()
             .flat_map(|r| {
-                let days = r.history.complete_days(|w| r.rollup.evicted_before(w));
-                days.into_iter().map(|day| RollupJob {
+                let chunks = r.history.complete_chunks(|w| r.rollup.evicted_before(w));
+                chunks.into_iter().map(|chunk| RollupJob {
                     spec: r.rollup.spec().clone(),
-                    day,
+                    chunk,
                 })
             })
             .collect();
@@ -546,16 +546,20 @@ impl Written {
     }
 }
 
-/// Writes one complete day of a rollup width as
-/// `segments/<stream>/rollups/<rollup>/<width>/<day start>.parquet`.
+/// Writes one complete chunk of a rollup width as
+/// `segments/<stream>/rollups/<rollup>/<width>/<chunk start>.parquet`.
 fn write_rollup_segment(
     data_dir: &Path,
     stream: &str,
     job: &RollupJob,
 ) -> Result<RollupSegmentMeta> {
-    let DayJob { window, day, rows } = &job.day;
+    let ChunkJob {
+        window,
+        start,
+        rows,
+    } = &job.chunk;
     let file = format!(
-        "{SEGMENTS_DIR}/{stream}/rollups/{}/{window}/{day}.parquet",
+        "{SEGMENTS_DIR}/{stream}/rollups/{}/{window}/{start}.parquet",
         job.spec.name
     );
     let batch = history::rows_to_batch(&job.spec, rows)?;
@@ -565,9 +569,9 @@ fn write_rollup_segment(
         window: *window,
         segment: SegmentMeta {
             file,
-            partition: *day,
-            min_ts: rows.iter().map(|r| r.window_start).min().unwrap_or(*day),
-            max_ts: rows.iter().map(|r| r.window_end).max().unwrap_or(*day),
+            partition: *start,
+            min_ts: rows.iter().map(|r| r.window_start).min().unwrap_or(*start),
+            max_ts: rows.iter().map(|r| r.window_end).max().unwrap_or(*start),
             rows: rows.len() as u64,
             bytes,
             through_seq: 0,
