@@ -96,8 +96,9 @@ params=$(jq -nc --argjson events "$EVENTS" --argjson days "$DAYS" --arg until "$
     '{events: $events, days: $days, until: $until, seed: $seed}')
 if [[ -n ${FRESH:-} || ! -f $marker ]] || ! jq -e --argjson p "$params" '.bench == $p' "$marker" >/dev/null 2>&1; then
     free_kb=$(df -Pk "$SCRATCH" | awk 'NR == 2 { print $4 }')
-    # Parquet, plus the WAL not yet persisted while backfilling, plus headroom.
-    need_kb=$(( EVENTS / 1000 * 120 ))
+    # Parquet (about 12 B/event at 100 M), the WAL not yet persisted, rollup history and
+    # checkpoints (1.35 GB in all at 100 M), plus headroom.
+    need_kb=$(( EVENTS / 1000 * 40 ))
     if (( free_kb < need_kb )); then
         echo "bench-sql: $SCRATCH has $((free_kb / 1024)) MiB free, want about $((need_kb / 1024)) MiB" >&2
         exit 1

@@ -35,6 +35,8 @@ pub const DEFAULT_IN_FLIGHT: usize = 3;
 /// Bounds of a step of simulated time: at least a second, at most a day.
 const MIN_STEP_MS: i64 = 1_000;
 const MAX_STEP_MS: i64 = 86_400_000;
+/// How often a backfill paused by [`BackfillPlan::max_hot_bytes`] looks again.
+const HOT_WAIT: Duration = Duration::from_millis(20);
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -73,6 +75,10 @@ pub struct BackfillPlan {
     pub in_flight: usize,
     /// Write even into streams that already hold events at or after `from`.
     pub force: bool,
+    /// Start no commit while the engine's hot partitions hold more than this, so that a
+    /// backfill faster than persisting waits for it instead of filling memory. Something
+    /// else must persist meanwhile (the engine's maintenance task); `None`: never wait.
+    pub max_hot_bytes: Option<u64>,
 }
 
 impl BackfillPlan {
@@ -89,6 +95,7 @@ impl BackfillPlan {
             step_ms: step_ms.clamp(MIN_STEP_MS as f64, MAX_STEP_MS as f64) as i64,
             in_flight: DEFAULT_IN_FLIGHT,
             force: false,
+            max_hot_bytes: None,
         }
     }
 
@@ -225,6 +232,10 @@ pub async fn run(
     let (mut generating, mut cancelled) = (true, false);
     let mut failure: Option<Error> = None;
     loop {
+        let over_memory = generating
+            && plan
+                .max_hot_bytes
+                .is_some_and(|max| engine.hot_bytes() as u64 > max);
         tokio::select! {
             biased;
             () = cancel.cancelled(), if generating => {
@@ -253,7 +264,10 @@ pub async fn run(
                     progress(&state);
                 }
             }
-            step = steps_rx.recv(), if generating && in_flight.len() < plan.in_flight => {
+            // Looks at the hot memory again; commits in flight still finish meanwhile.
+            () = tokio::time::sleep(HOT_WAIT), if over_memory && in_flight.is_empty() => {}
+            step = steps_rx.recv(),
+                if generating && !over_memory && in_flight.len() < plan.in_flight => {
                 let Some(step) = step else {
                     generating = false;
                     continue;
@@ -422,6 +436,46 @@ mod tests {
             .await
             .unwrap();
         assert!(summary.progress.events > 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_backfill_over_its_memory_bound_waits_for_persisting_and_loses_nothing() {
+        const MAX_HOT: u64 = 512 * 1024;
+        let dir = tempfile::tempdir().unwrap();
+        let engine = std::sync::Arc::new(
+            Engine::open(EngineConfig {
+                // Half a second between persists: far longer than writing 1 MB takes.
+                persist_interval: Duration::from_millis(500),
+                hot_memory_limit: MAX_HOT / 2,
+                ..EngineConfig::test_config(dir.path())
+            })
+            .unwrap(),
+        );
+        let maintenance = tokio::spawn(std::sync::Arc::clone(&engine).run_maintenance());
+        // 72 000 events in steps of 2 000 (100 s at 20 per second).
+        let plan = BackfillPlan {
+            step_ms: 100_000,
+            max_hot_bytes: Some(MAX_HOT),
+            ..BackfillPlan::new(FROM, FROM + 3_600_000, 20.0)
+        };
+        let mut peak = 0;
+        let summary = run(
+            &engine,
+            market(1, 20.0),
+            &plan,
+            &CancellationToken::new(),
+            |_| peak = peak.max(engine.hot_bytes() as u64),
+        )
+        .await
+        .unwrap();
+        maintenance.abort();
+        // A pause lets the commits in flight (3 steps, about 130 kB each) finish.
+        assert!(peak <= MAX_HOT + 1024 * 1024, "peak {peak} bytes hot");
+        assert!(summary.completed);
+        let info = engine.stream_info(TICKS_STREAM).unwrap();
+        assert_eq!(info.rows, summary.progress.events);
+        assert!((71_999..=72_000).contains(&info.rows), "{info:?}");
+        assert!(info.segments > 1, "persisted while writing: {info:?}");
     }
 
     #[tokio::test]

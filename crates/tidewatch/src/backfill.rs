@@ -120,6 +120,9 @@ async fn run(args: BackfillArgs, config: Config) -> anyhow::Result<()> {
     let simulator = Simulator::new().with(market);
     let plan = BackfillPlan {
         force: args.force,
+        // Generating outruns writing Parquet: past twice the limit at which maintenance
+        // persists everything, wait for it, so memory stays bounded.
+        max_hot_bytes: Some(config.engine.hot_memory_limit.saturating_mul(2)),
         ..BackfillPlan::new(from, until, args.rate)
     };
 

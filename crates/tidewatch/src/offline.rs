@@ -41,7 +41,8 @@ pub(crate) fn load_config(args: &DataDirArgs) -> anyhow::Result<Config> {
 
 /// An engine opened by an offline command, with the maintenance task a server runs:
 /// closed hours go to Parquet and the WAL is truncated while the command writes, so a
-/// long backfill holds at most about `hot_memory_limit` in memory, not all its events.
+/// long backfill holds a bounded amount in memory (it waits past twice
+/// `hot_memory_limit`), not all its events.
 pub(crate) struct OfflineEngine {
     pub(crate) engine: Arc<Engine>,
     maintenance: tokio::task::JoinHandle<()>,
