@@ -519,7 +519,7 @@ impl Engine {
         receipt.first_id = batch.ids.iter().min().map(|&id| format_id(id));
         receipt.last_id = batch.ids.iter().max().map(|&id| format_id(id));
         let payload = record::encode(stream, &batch, &producer_ids);
-        let durable = self.wal.append_detached(payload)?;
+        let (durable, turn) = handle.order.issue(|| self.wal.append_detached(payload))?;
         // Waiting for durability and applying run in their own task: if the client goes
         // away and this future is dropped, a batch that reached the WAL still reaches the
         // hot store, the rollups and the subscribers now, not only at the next restart.
@@ -527,7 +527,11 @@ impl Engine {
         let applied = Arc::clone(&self.applied);
         let started = Instant::now();
         let finish = tokio::spawn(async move {
-            let sequence = match durable.await {
+            let outcome = durable.await;
+            let append_time = started.elapsed();
+            // Durable or not, this commit takes its turn, so later ones are not held up.
+            let _turn = handle.order.wait(turn).await;
+            let sequence = match outcome {
                 Ok(Ok(sequence)) => sequence,
                 outcome => {
                     // Not durable, so not stored: let a retry of these ids through.
@@ -541,8 +545,7 @@ impl Engine {
                     });
                 }
             };
-            metrics::histogram!("tidewatch_wal_append_seconds")
-                .record(started.elapsed().as_secs_f64());
+            metrics::histogram!("tidewatch_wal_append_seconds").record(append_time.as_secs_f64());
             handle.apply(&batch, sequence, &hub, &applied);
             let stream = handle.schema.name.clone();
             metrics::counter!("tidewatch_ingest_rows_total", "stream" => stream.clone())

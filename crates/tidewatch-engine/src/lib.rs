@@ -7,7 +7,8 @@
 //!   under the fsync policy; the hot store and rollups are updated before the receipt too,
 //!   so a client that got a receipt reads its own writes.
 //! - Everything in memory is derivable from the catalog plus the WAL: recovery replays the
-//!   WAL through the same apply path as live ingest (minus publishing).
+//!   WAL through the same apply path as live ingest (minus publishing), and live commits
+//!   of a stream are applied in WAL order too, so both see the same sequence of batches.
 //! - Deltas are published while the stream's state lock is held, and snapshots are taken
 //!   under the same lock, so a subscriber never misses a change between its snapshot and
 //!   its first delta.

@@ -8,13 +8,14 @@ use tidewatch_bus::Hub;
 use tidewatch_rollup::{Change, Rollup};
 use tidewatch_store::StreamStore;
 use tidewatch_types::{EventBatch, EventId, StreamSchema};
+use tokio::sync::watch;
 
 use crate::engine::Applied;
 use crate::history::RollupHistory;
 use crate::render::event_json;
 use crate::topic::{rollup_topic, stream_topic};
 
-/// Called with every batch applied live (after it is durable), in apply order, under the
+/// Called with every batch applied live (after it is durable), in WAL order, under the
 /// stream's state lock: it must be quick and must not call back into the engine for the
 /// same stream. Not called for batches replayed at recovery.
 pub type Observer = Arc<dyn Fn(&StreamSchema, &EventBatch) + Send + Sync>;
@@ -27,7 +28,72 @@ pub struct StreamHandle {
     /// here. Only producer-given ids are kept; assigned ones cannot repeat.
     pub(crate) producer_ids: Mutex<HashSet<EventId>>,
     pub(crate) observers: RwLock<Vec<Observer>>,
+    /// Live commits are applied in the order they entered the WAL.
+    pub(crate) order: ApplyOrder,
     stream_topic: String,
+}
+
+/// Turns that keep a stream's live apply in WAL order. Appends of one group commit become
+/// durable together and their commit tasks then race for the state lock; without turns a
+/// later batch could be applied first, so rollups would see it as late and observers
+/// (the market's detectors) would judge the feed differently from recovery, which
+/// replays the WAL in order.
+pub(crate) struct ApplyOrder {
+    /// The next turn to hand out.
+    issued: Mutex<u64>,
+    /// The turn that may apply now: every earlier one has applied or given up.
+    current: watch::Sender<u64>,
+}
+
+/// A commit's place in its stream's apply order, from [`ApplyOrder::issue`].
+#[must_use = "a turn must be waited for, or every later commit of the stream waits forever"]
+pub(crate) struct Turn(u64);
+
+impl ApplyOrder {
+    fn new() -> Self {
+        ApplyOrder {
+            issued: Mutex::new(0),
+            current: watch::Sender::new(0),
+        }
+    }
+
+    /// Runs `append` (a WAL append) and, if it succeeds, hands out the next turn: turns
+    /// follow the order in which appends reached the WAL.
+    pub(crate) fn issue<T, E>(
+        &self,
+        append: impl FnOnce() -> Result<T, E>,
+    ) -> Result<(T, Turn), E> {
+        let mut issued = self.issued.lock();
+        let appended = append()?;
+        let turn = Turn(*issued);
+        *issued += 1;
+        Ok((appended, turn))
+    }
+
+    /// Waits until every earlier turn is over. The turn lasts as long as the guard: apply
+    /// (or give up) while holding it.
+    pub(crate) async fn wait(&self, turn: Turn) -> TurnGuard<'_> {
+        let mut current = self.current.subscribe();
+        // The sender lives as long as `self`, so this fails only if it is dropped, which
+        // cannot happen while `self` is borrowed.
+        let _ = current.wait_for(|&now| now == turn.0).await;
+        TurnGuard {
+            order: self,
+            turn: turn.0,
+        }
+    }
+}
+
+/// The turn being taken; dropping it (also on unwind) lets the next one go.
+pub(crate) struct TurnGuard<'a> {
+    order: &'a ApplyOrder,
+    turn: u64,
+}
+
+impl Drop for TurnGuard<'_> {
+    fn drop(&mut self) {
+        self.order.current.send_replace(self.turn + 1);
+    }
 }
 
 pub(crate) struct StreamState {
@@ -110,6 +176,7 @@ impl StreamHandle {
             }),
             producer_ids: Mutex::new(HashSet::new()),
             observers: RwLock::new(Vec::new()),
+            order: ApplyOrder::new(),
         }
     }
 
@@ -225,5 +292,41 @@ fn publish_rollup_changes(hub: &Hub, live: &LiveRollup, changes: &[Change]) {
             .collect();
         let data: Arc<str> = Arc::from(json.to_string());
         hub.publish(topic, tags.as_slice(), &data);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use parking_lot::Mutex;
+
+    use super::ApplyOrder;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn turns_go_in_issue_order_and_a_failed_append_takes_none() {
+        let order = Arc::new(ApplyOrder::new());
+        let failed: Result<((), _), &str> = order.issue(|| Err("the WAL is closed"));
+        assert!(failed.is_err());
+        let turns: Vec<_> = (0..3)
+            .map(|i| order.issue(|| Ok::<_, ()>(i)).unwrap())
+            .collect();
+        let taken = Arc::new(Mutex::new(Vec::new()));
+        // Waiters start last turn first; each still goes only after the one before.
+        let waiters: Vec<_> = turns
+            .into_iter()
+            .rev()
+            .map(|(i, turn)| {
+                let (order, taken) = (Arc::clone(&order), Arc::clone(&taken));
+                tokio::spawn(async move {
+                    let _turn = order.wait(turn).await;
+                    taken.lock().push(i);
+                })
+            })
+            .collect();
+        for waiter in waiters {
+            waiter.await.unwrap();
+        }
+        assert_eq!(*taken.lock(), [0, 1, 2]);
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! Run: `cargo bench -p tidewatch --bench http_ingest`
 //! Parameters (environment): `TW_FSYNC` (always | interval | never, default always),
-//! `TW_BENCH_SECONDS` (10), `TW_CONNECTIONS` (8), `TW_BATCH_ROWS` (5000).
+//! `TW_BENCH_SECONDS` (10), `TW_CONNECTIONS` (8), `TW_BATCH_ROWS` (5000), `TW_BIN` (the
+//! binary to start instead of this build's).
 //!
 //! Client and server share this machine's cores, so the figure is a lower bound for a
 //! server with the machine to itself.

@@ -7,7 +7,8 @@
 //! receive time minus send time: HTTP, parsing, WAL (per `TW_FSYNC`), apply and fan-out.
 //!
 //! Run: `cargo bench -p tidewatch --bench ws_latency`
-//! Parameters: `TW_FSYNC` (always), `TW_CLIENTS` (100), `TW_RATE` (10000), `TW_BENCH_SECONDS` (10).
+//! Parameters: `TW_FSYNC` (always), `TW_CLIENTS` (100), `TW_RATE` (10000), `TW_BENCH_SECONDS` (10),
+//! `TW_BIN` (the binary to start instead of this build's).
 
 mod common;
 

@@ -179,8 +179,8 @@ impl Engine {
         manifest: &mut Manifest,
         report: &mut PersistReport,
     ) -> Result<()> {
-        // Under sustained ingest, commits that became durable together may be applied in
-        // either order; the moment when every applied record is contiguous comes within
+        // Under sustained ingest, commits of other streams that became durable together
+        // with this stream's may be applied after them; the moment when every applied record is contiguous comes within
         // an apply or two, so a persist waits for it rather than skipping the round.
         let mut attempts = 0;
         let claim = loop {
@@ -290,7 +290,8 @@ impl Engine {
         // Read under the stream's lock: no apply to this stream can slip in between.
         let through = self.applied.lock().first_unapplied().checked_sub(1)?;
         if state.max_applied_seq.is_some_and(|m| m > through) {
-            // A later record was applied before an earlier one finished.
+            // This stream applied a record while an earlier one, of another stream, is
+            // still being applied.
             return Some(Claimed::OutOfOrder);
         }
         let newest = state.store.stats().last_ts;

@@ -15,9 +15,12 @@ pub(crate) struct Server {
 
 impl Server {
     /// Starts `tidewatch serve` with `fsync` on a fresh data directory and waits until ready.
+    /// `TW_BIN` names another binary to start (an A/B against an earlier build).
     pub(crate) async fn start(fsync: &str, extra_env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_tidewatch"));
+        let binary =
+            std::env::var_os("TW_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_tidewatch").into());
+        let mut command = Command::new(binary);
         command
             .args([
                 "serve",
