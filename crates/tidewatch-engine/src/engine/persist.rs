@@ -180,8 +180,9 @@ impl Engine {
         report: &mut PersistReport,
     ) -> Result<()> {
         // Under sustained ingest, commits of other streams that became durable together
-        // with this stream's may be applied after them; the moment when every applied record is contiguous comes within
-        // an apply or two, so a persist waits for it rather than skipping the round.
+        // with this stream's may be applied after them; the moment when every applied
+        // record is contiguous comes within an apply or two, so a persist waits for it
+        // rather than skipping the round.
         let mut attempts = 0;
         let claim = loop {
             match self.claim(handle, mode) {
