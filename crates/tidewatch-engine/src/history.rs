@@ -81,6 +81,7 @@ impl RollupHistory {
         history
     }
 
+    #[cfg(test)]
     pub(crate) fn pending(&self) -> &[RollupRow] {
         &self.pending
     }
@@ -104,6 +105,23 @@ impl RollupHistory {
                 self.pending.push(row);
             }
         }
+    }
+
+    /// The pending rows a checkpoint must keep when the manifest lists it together with
+    /// the segments of `chunks`: the rows of those chunks are in the segments. (Keeping
+    /// them too made a checkpoint after a fast backfill hold days of one-second windows.)
+    pub(crate) fn pending_outside<'a>(
+        &'a self,
+        chunks: &'a [ChunkJob],
+    ) -> impl Iterator<Item = &'a RollupRow> {
+        self.pending.iter().filter(move |row| {
+            width_of(row).is_none_or(|window| {
+                let start = chunk_of(window, row.window_start);
+                !chunks
+                    .iter()
+                    .any(|c| c.window == window && c.start == start)
+            })
+        })
     }
 
     /// The pending chunks every window of which has been evicted: for each width, the
@@ -494,6 +512,16 @@ mod tests {
         let jobs = history.complete_chunks(|_| Some(2 * hour + 30 * 60 * second));
         let chunks: Vec<(i64, usize)> = jobs.iter().map(|j| (j.start, j.rows.len())).collect();
         assert_eq!(chunks, [(0, 3600), (hour, 3600)]);
+        // A checkpoint listed with those chunks' segments keeps only the half hour after.
+        let outside: Vec<i64> = history
+            .pending_outside(&jobs)
+            .map(|r| r.window_start)
+            .collect();
+        assert_eq!(
+            outside,
+            (7200..9000).map(|k| k * second).collect::<Vec<_>>()
+        );
+        assert_eq!(history.pending_outside(&[]).count(), 9000);
 
         // Once the first hour is in a segment its rows leave pending, and replaying them
         // (or rows of a day-long segment an older version wrote) adds nothing.

@@ -306,24 +306,36 @@ impl Engine {
             && (mode == PersistMode::All
                 || !jobs.is_empty()
                 || now_ms() - state.checkpointed_at >= checkpoint_due);
+        let chunks: Vec<Vec<ChunkJob>> = state
+            .rollups
+            .iter()
+            .map(|r| r.history.complete_chunks(|w| r.rollup.evicted_before(w)))
+            .collect();
+        // The manifest lists this checkpoint and these chunks' segments together or
+        // neither, so the checkpoint leaves the chunks' rows to the segments.
         let checkpoint = due.then(|| Checkpoint {
             seq: through,
             producer_ids: handle.producer_ids.lock().iter().copied().collect(),
             rollups: state
                 .rollups
                 .iter()
-                .map(|r| RollupCheckpoint {
+                .zip(&chunks)
+                .map(|(r, chunks)| RollupCheckpoint {
                     name: r.name().to_owned(),
                     state: r.rollup.checkpoint(),
-                    evicted: r.history.pending().iter().map(history::to_stored).collect(),
+                    evicted: r
+                        .history
+                        .pending_outside(chunks)
+                        .map(history::to_stored)
+                        .collect(),
                 })
                 .collect(),
         });
         let rollup_jobs: Vec<RollupJob> = state
             .rollups
             .iter()
-            .flat_map(|r| {
-                let chunks = r.history.complete_chunks(|w| r.rollup.evicted_before(w));
+            .zip(chunks)
+            .flat_map(|(r, chunks)| {
                 chunks.into_iter().map(|chunk| RollupJob {
                     spec: r.rollup.spec().clone(),
                     chunk,

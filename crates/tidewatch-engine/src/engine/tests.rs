@@ -671,6 +671,20 @@ async fn rollup_windows_past_retention_go_to_segments_and_read_back_whole() {
         assert_eq!(files.len(), 4, "{files:?}");
         assert!(both_days.iter().all(|f| files.contains(f)), "{files:?}");
         check(&engine, "after the history is written");
+        // The checkpoint written with those segments leaves their rows to them: it holds
+        // the evicted windows of day 2 and no others.
+        let manifest = crate::manifest::Manifest::load(dir.path()).unwrap();
+        let written = &manifest.streams["ticks"].checkpoint.as_ref().unwrap().file;
+        let checkpoint = crate::checkpoint::Checkpoint::decode(
+            &std::fs::read(dir.path().join(written)).unwrap(),
+        )
+        .unwrap();
+        let evicted = &checkpoint.rollups[0].evicted;
+        assert!(!evicted.is_empty());
+        assert!(
+            evicted.iter().all(|row| row.window_start >= t0 + 2 * day),
+            "the checkpoint repeats rows its segments hold"
+        );
         let info = engine.stream_info("ticks").unwrap();
         let event_segments = report.segments - 4;
         assert_eq!(info.segments, event_segments + 4);
