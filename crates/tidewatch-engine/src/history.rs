@@ -115,12 +115,7 @@ impl RollupHistory {
         chunks: &'a [ChunkJob],
     ) -> impl Iterator<Item = &'a RollupRow> {
         self.pending.iter().filter(move |row| {
-            width_of(row).is_none_or(|window| {
-                let start = chunk_of(window, row.window_start);
-                !chunks
-                    .iter()
-                    .any(|c| c.window == window && c.start == start)
-            })
+            chunk_key(row).is_none_or(|key| !chunks.iter().any(|c| (c.window, c.start) == key))
         })
     }
 
@@ -132,10 +127,9 @@ impl RollupHistory {
     ) -> Vec<ChunkJob> {
         let mut jobs: Vec<ChunkJob> = Vec::new();
         for row in &self.pending {
-            let Some(window) = width_of(row) else {
+            let Some((window, start)) = chunk_key(row) else {
                 continue;
             };
-            let start = chunk_of(window, row.window_start);
             if horizon(window).is_none_or(|h| start.saturating_add(chunk_ms(window)) > h) {
                 continue;
             }
@@ -164,9 +158,8 @@ impl RollupHistory {
         start: TimestampMs,
         segment: Arc<Segment>,
     ) {
-        self.pending.retain(|row| {
-            !(width_of(row) == Some(window) && chunk_of(window, row.window_start) == start)
-        });
+        self.pending
+            .retain(|row| chunk_key(row) != Some((window, start)));
         self.cold.push((window, segment));
     }
 
@@ -318,6 +311,12 @@ pub(crate) fn chunk_ms(width: WindowWidth) -> i64 {
 /// Start of the chunk of `width` holding `ts`.
 pub(crate) fn chunk_of(width: WindowWidth, ts: TimestampMs) -> TimestampMs {
     ts - ts.rem_euclid(chunk_ms(width))
+}
+
+/// The width of `row`'s window and the start of the chunk it belongs to.
+fn chunk_key(row: &RollupRow) -> Option<(WindowWidth, TimestampMs)> {
+    let width = width_of(row)?;
+    Some((width, chunk_of(width, row.window_start)))
 }
 
 fn width_of(row: &RollupRow) -> Option<WindowWidth> {
